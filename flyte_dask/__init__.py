@@ -1,0 +1,33 @@
+"""flyte_dask: Flyte 2 style tasks, `map` and async fan-out, run as Dask futures.
+
+``import flyte_dask as flyte`` and Flyte 2 code runs on a Dask cluster: each task call
+is a Dask future tagged with the task's resources.
+"""
+
+from ._client import init, shutdown
+from ._context import group
+from ._environment import TaskEnvironment
+from ._map import map
+from ._options import Cache, RetryStrategy, Timeout
+from ._resources import Resources
+from ._run import Run, RunOutputs, run
+from ._task import TaskTemplate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cache",
+    "Resources",
+    "RetryStrategy",
+    "Run",
+    "RunOutputs",
+    "TaskEnvironment",
+    "TaskTemplate",
+    "Timeout",
+    "__version__",
+    "group",
+    "init",
+    "map",
+    "run",
+    "shutdown",
+]

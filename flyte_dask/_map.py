@@ -1,0 +1,365 @@
+"""`map`: fan a task out over iterables as windowed, auto-batched Dask futures.
+
+The engine runs on the Dask client's event loop. It pulls items lazily, packs
+consecutive items into batches (one Dask task each, sized from measured item times),
+keeps a bounded window in flight, and hands results back in input order. The sync
+`map` and the async `map.aio` are two thin front ends over the same engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import inspect
+import math
+import operator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+from distributed import Client, Future, as_completed
+
+from . import _client
+from ._context import group
+from ._task import TaskTemplate
+from ._worker import BatchResult, Call, Failure
+
+_CONFIG = "flyte-dask.map"
+dask.config.update_defaults(
+    {
+        "flyte-dask": {
+            "map": {
+                # Aim of auto-batching: each Dask task computes for about this long.
+                "target-batch-seconds": 0.05,
+                "max-batch-size": 50_000,
+                # Items submitted but not yet handed to the caller (bounds driver and cluster memory).
+                "max-buffered-items": 200_000,
+                # Dask tasks in flight per worker thread when no concurrency limit is set.
+                "tasks-per-thread": 64,
+            }
+        }
+    }
+)
+
+
+def _setting(name: str) -> Any:
+    return dask.config.get(f"{_CONFIG}.{name}")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What is mapped: the task, plus what a `functools.partial` fixed."""
+
+    task: TaskTemplate[Any, Any]
+    args: tuple[Any, ...] = ()
+    keywords: dict[str, Any] | None = None
+    mapped_name: str | None = None
+
+    @classmethod
+    def of(cls, func: Any) -> _Target:
+        if isinstance(func, TaskTemplate):
+            return cls(func)
+        if isinstance(func, functools.partial) and isinstance(func.func, TaskTemplate):
+            task = func.func
+            params = [p for p in inspect.signature(task.func).parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
+            keywords = dict(func.keywords or {})
+            for param in params[: len(func.args)]:
+                if param.name in keywords:
+                    raise TypeError(f"map: partial of {task.name} gives {param.name!r} both by position and by keyword")
+            left = [p.name for p in params[len(func.args) :] if p.name not in keywords]
+            if len(left) != 1:
+                raise TypeError(
+                    f"map: a functools.partial of {task.name} must leave exactly one parameter for the mapped items; "
+                    f"it leaves {len(left)}: {left}"
+                )
+            return cls(task, tuple(func.args), keywords, left[0])
+        raise TypeError(f"map takes a task (@env.task) or a functools.partial of one, not {type(func).__name__}")
+
+    def call(self, item: tuple[Any, ...]) -> Call:
+        """The (args, kwargs) of one mapped call from one zipped item."""
+        if self.mapped_name is None:
+            return item, {}
+        if len(item) != 1:
+            raise TypeError(f"map: a partial of {self.task.name} maps one iterable, got {len(item)}")
+        return self.args, {**(self.keywords or {}), self.mapped_name: item[0]}
+
+
+class _Engine:
+    """One map in flight on the client's event loop; `chunks` yields results in input order."""
+
+    def __init__(self, client: Client, target: _Target, items: Iterator[tuple[Any, ...]], *, length: int, concurrency: int, batch_size: int | None, annotations: dict[str, Any]) -> None:
+        self.client = client
+        self.target = target
+        self.items = items
+        self.remaining_hint = length
+        self.concurrency = concurrency
+        self.fixed_batch = batch_size
+        self.annotations = annotations
+        self.threads = _client.total_threads(client)
+        self.max_tasks = concurrency if concurrency > 0 else self.threads * _setting("tasks-per-thread")
+        self.max_buffered = max(_setting("max-buffered-items"), self.max_tasks)
+        self.next_index = 0
+        self.next_out = 0
+        self.exhausted = False
+        self.inflight: dict[Future, tuple[int, int]] = {}
+        self.done: dict[int, list[Any]] = {}
+        self.item_seconds: float | None = None
+        self.batch = 1
+        self.completed = as_completed(loop=client.loop, with_results=False)
+
+    # -- sizing ------------------------------------------------------------------
+    def _batch_size(self) -> int:
+        if self.fixed_batch:
+            return self.fixed_batch
+        if self.item_seconds is None:
+            return 1
+        wanted = _setting("target-batch-seconds") / max(self.item_seconds, 1e-7)
+        if self.remaining_hint > 0:
+            # Keep every thread busy: at least two batches per thread of what is left.
+            wanted = min(wanted, math.ceil(self.remaining_hint / (2 * self.threads)))
+        self.batch = max(1, min(int(wanted), self.batch * 16, _setting("max-batch-size")))
+        return self.batch
+
+    def _observe(self, result: BatchResult) -> None:
+        per_item = result.seconds / max(1, len(result.values))
+        self.item_seconds = per_item if self.item_seconds is None else 0.7 * self.item_seconds + 0.3 * per_item
+
+    # -- submission ----------------------------------------------------------------
+    def _pull(self, limit: int) -> list[tuple[int, Call]]:
+        """Up to ``limit`` valid consecutive calls; a call that fails its type check ends the run."""
+        calls: list[tuple[int, Call]] = []
+        while len(calls) < limit and not self.exhausted:
+            try:
+                item = next(self.items)
+            except StopIteration:
+                self.exhausted = True
+                break
+            index = self.next_index
+            self.next_index += 1
+            self.remaining_hint = max(0, self.remaining_hint - 1)
+            try:
+                args, kwargs = self.target.call(item)
+                self.target.task.check_args(args, kwargs)
+            except TypeError as exc:
+                self.done[index] = [Failure(TypeError(f"map item {index}: {exc}"))]
+                break
+            calls.append((index, (args, kwargs)))
+        return calls
+
+    def _refill(self) -> None:
+        batches: list[list[tuple[int, Call]]] = []
+        while (
+            not self.exhausted
+            and len(self.inflight) + len(batches) < self.max_tasks
+            and self.next_index - self.next_out < self.max_buffered
+        ):
+            calls = self._pull(min(self._batch_size(), self.max_buffered - (self.next_index - self.next_out)))
+            if calls:
+                batches.append(calls)
+        if not batches:
+            return
+        payload = [[call for _, call in calls] for calls in batches]
+        with dask.annotate(**self.annotations):
+            try:
+                futures = _client.submit_batches(self.client, self.target.task, payload)
+            except Exception as exc:
+                for calls in batches:
+                    for index, (args, kwargs) in calls:
+                        _client.raise_if_unpicklable(f"{self.target.task.name} (map item {index})", args, kwargs, exc)
+                raise
+        for future, calls in zip(futures, batches):
+            self.inflight[future] = (calls[0][0], len(calls))
+            self.completed.add(future)
+
+    # -- collection ----------------------------------------------------------------
+    async def _collect(self, finished: list[Future]) -> None:
+        ok = [f for f in finished if f.status == "finished"]
+        results = await self.client.gather(ok, asynchronous=True) if ok else []
+        for future, result in zip(ok, results):
+            start, _ = self.inflight.pop(future)
+            self._observe(result)
+            self.done[start] = result.values
+        for future in finished:
+            if future in self.inflight:  # erred, cancelled or lost as a whole (e.g. KilledWorker)
+                start, count = self.inflight.pop(future)
+                try:
+                    await self.client.gather(future, asynchronous=True)
+                    error: BaseException = RuntimeError(f"{future.key} ended in state {future.status}")
+                except BaseException as exc:
+                    error = exc
+                self.done[start] = [Failure(error)] * count
+
+    def _ready(self) -> list[Any]:
+        out: list[Any] = []
+        while self.next_out in self.done:
+            values = self.done.pop(self.next_out)
+            out.extend(values)
+            self.next_out += len(values)
+        return out
+
+    async def chunks(self) -> AsyncIterator[list[Any]]:
+        """Results (`Failure` for a failed item) in input order, a chunk at a time."""
+        try:
+            while True:
+                self._refill()
+                ready = self._ready()
+                if ready:
+                    yield ready
+                    continue
+                if not self.inflight:
+                    if self.exhausted:
+                        return
+                    continue
+                first = await self.completed.__anext__()
+                await self._collect([first, *self.completed.next_batch(block=False)])
+        finally:
+            if self.inflight:
+                await self.client.cancel(list(self.inflight), asynchronous=True)
+                self.inflight.clear()
+            self.completed.clear()
+
+
+async def _step(stream: AsyncIterator[list[Any]]) -> list[Any] | None:
+    try:
+        return await stream.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+def _unwrap(chunk: list[Any], return_exceptions: bool) -> Iterator[Any]:
+    for value in chunk:
+        if isinstance(value, Failure):
+            if not return_exceptions:
+                raise value.error
+            yield value.error
+        else:
+            yield value
+
+
+def _length(iterables: tuple[Iterable[Any], ...]) -> int:
+    hints = [operator.length_hint(it, 0) for it in iterables]
+    return min(hints) if hints and all(hints) else 0
+
+
+class _Mapper:
+    """``flyte_dask.map``: ``map(fn, *iterables, ...)`` yields; ``map.aio(...)`` is its async iterator."""
+
+    @staticmethod
+    def _group_name(target: _Target, group_name: str | None) -> str:
+        return f"{target.task.name}_{group_name or 'map'}"
+
+    def __call__(
+        self,
+        func: Any,
+        *iterables: Iterable[Any],
+        group_name: str | None = None,
+        concurrency: int = 0,
+        return_exceptions: bool = True,
+        batch_size: int | None = None,
+    ) -> Iterator[Any]:
+        """Map a task over the zipped ``iterables``, yielding results in input order.
+
+        ``concurrency=N`` caps how many items run at once (0: as many as the cluster
+        can); ``return_exceptions=True`` (Flyte's default) yields a failed item's
+        exception in its place, ``False`` raises the first and cancels what is left.
+        ``functools.partial`` may fix all parameters but one. Beyond Flyte 2: items
+        are packed into Dask tasks of about `target-batch-seconds` of work each
+        (``batch_size=`` fixes the size; 1 gives one Dask task per item).
+        """
+        target = _Target.of(func)
+        _check_options(concurrency, batch_size)
+        if not iterables:
+            return iter(())
+        client = _client.current_client()
+        if client is None:
+            return _local(target, iterables, return_exceptions)
+        with group(self._group_name(target, group_name)):
+            annotations = dask.get_annotations()
+        engine = _Engine(client, target, zip(*iterables), length=_length(iterables), concurrency=concurrency, batch_size=batch_size, annotations=annotations)
+        return _drive(client, engine, return_exceptions)
+
+    async def aio(
+        self,
+        func: Any,
+        *iterables: Iterable[Any],
+        group_name: str | None = None,
+        concurrency: int = 0,
+        return_exceptions: bool = True,
+        batch_size: int | None = None,
+    ) -> AsyncIterator[Any]:
+        """The async iterator form of `map`: ``async for result in flyte.map.aio(fn, items)``."""
+        target = _Target.of(func)
+        _check_options(concurrency, batch_size)
+        if not iterables:
+            return
+        client = _client.current_client()
+        if client is None:
+            for item in zip(*iterables):
+                args, kwargs = target.call(item)
+                try:
+                    value = await target.task.aio(*args, **kwargs)
+                except Exception as exc:
+                    if not return_exceptions:
+                        raise
+                    value = exc
+                yield value
+            return
+        with group(self._group_name(target, group_name)):
+            annotations = dask.get_annotations()
+        engine = _Engine(client, target, zip(*iterables), length=_length(iterables), concurrency=concurrency, batch_size=batch_size, annotations=annotations)
+        _client.leave_pool_if_on_worker()
+        stream = engine.chunks()
+        try:
+            while (chunk := await _client.await_on_client_loop(client, _step(stream))) is not None:
+                for value in _unwrap(chunk, return_exceptions):
+                    yield value
+        finally:
+            await _client.await_on_client_loop(client, stream.aclose())
+
+
+def _check_options(concurrency: int, batch_size: int | None) -> None:
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 0:
+        raise ValueError(f"map(concurrency={concurrency!r}): use an int >= 0 (0 means no limit)")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"map(batch_size={batch_size!r}): use an int >= 1, or None to size batches automatically")
+
+
+def _drive(client: Client, engine: _Engine, return_exceptions: bool) -> Iterator[Any]:
+    """The sync front end: step the engine on the client's loop, yield results here."""
+    stream = engine.chunks()
+    try:
+        _client.leave_pool_if_on_worker()
+        while (chunk := _client.schedule_on_client_loop(client, _step(stream)).result()) is not None:
+            yield from _unwrap(chunk, return_exceptions)
+    finally:
+        _client.schedule_on_client_loop(client, stream.aclose()).result()
+
+
+def _local(target: _Target, iterables: tuple[Iterable[Any], ...], return_exceptions: bool) -> Iterator[Any]:
+    """Outside a run or `init`: call the plain function item by item, as Flyte 2's local mode does."""
+    for item in zip(*iterables):
+        args, kwargs = target.call(item)
+        try:
+            value = target.task.func(*args, **kwargs)
+            if inspect.iscoroutine(value):
+                value = _run_coroutine(value)
+        except Exception as exc:
+            if not return_exceptions:
+                raise
+            value = exc
+        yield value
+
+
+def _run_coroutine(coro: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop already runs in this thread
+        return pool.submit(asyncio.run, coro).result()
+
+
+map = _Mapper()
+"""Fan a task out over iterables (Flyte 2's ``flyte.map``)."""

@@ -1,0 +1,103 @@
+"""`run`: start a task on the cluster as a `Run`, Flyte 2's handle to one execution."""
+
+from __future__ import annotations
+
+import time
+import typing
+from typing import Any
+
+from distributed import Future
+
+from . import _client
+from ._task import TaskTemplate
+
+_PHASES = {"pending": "RUNNING", "finished": "SUCCEEDED", "error": "FAILED", "cancelled": "ABORTED", "lost": "FAILED"}
+
+
+class RunOutputs(tuple):  # type: ignore[type-arg]
+    """A run's outputs as a tuple (Flyte 2's ``ActionOutputs``): ``outputs()[0]`` is the return value.
+
+    A task annotated to return a fixed-size ``tuple[A, B]`` has one output per element.
+    """
+
+    @property
+    def named_outputs(self) -> dict[str, Any]:
+        """The outputs by Flyte's generated names ``o0``, ``o1``, ..."""
+        return {f"o{i}": v for i, v in enumerate(self)}
+
+
+class Run:
+    """One execution of a task on the cluster, started by `run`.
+
+    Like Flyte 2's ``Run``: `outputs` waits and returns the outputs (raising the
+    task's own exception if it failed), `wait` and `done` follow it, `url` links to
+    the Dask dashboard. Beyond Flyte: `future` is the underlying Dask future and
+    `duration` its wall time as seen from here.
+    """
+
+    def __init__(self, task: TaskTemplate[Any, Any], future: Future, url: str | None) -> None:
+        self.task = task
+        self.future = future
+        self.name: str = str(future.key)
+        self.url = url
+        self.submitted_at = time.time()
+        self.finished_at: float | None = None
+        future.add_done_callback(self._finished)
+
+    def _finished(self, _: Future) -> None:
+        self.finished_at = time.time()
+
+    def __repr__(self) -> str:
+        return f"<Run {self.name} {self.phase}>"
+
+    @property
+    def phase(self) -> str:
+        """``RUNNING``, ``SUCCEEDED``, ``FAILED`` or ``ABORTED``."""
+        return _PHASES.get(self.future.status, self.future.status.upper())
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from submission to completion, once done."""
+        return None if self.finished_at is None else self.finished_at - self.submitted_at
+
+    def done(self) -> bool:
+        """Whether the run has finished, successfully or not."""
+        return self.future.done()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the run finishes (it does not raise the task's error: see `outputs`)."""
+        from distributed import wait
+
+        wait(self.future, timeout=timeout)
+
+    def outputs(self) -> RunOutputs:
+        """Wait for the run and return its outputs; a failed run raises the task's exception."""
+        return _as_outputs(self.task, self.future.result())
+
+
+def _as_outputs(task: TaskTemplate[Any, Any], value: Any) -> RunOutputs:
+    returns = task._hints.get("return")
+    args = typing.get_args(returns)
+    if typing.get_origin(returns) is tuple and args and args[-1] is not Ellipsis and isinstance(value, tuple):
+        return RunOutputs(value)
+    return RunOutputs((value,))
+
+
+class _Runner:
+    """``flyte_dask.run(task, *args, **kwargs)``, and ``await flyte_dask.run.aio(...)``."""
+
+    def __call__(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        """Submit ``task`` with these inputs to the cluster (starting one if `init` was not called)."""
+        if not isinstance(task, TaskTemplate):
+            raise TypeError(f"run() takes a task defined with @env.task, not {type(task).__name__}")
+        task.check_args(args, kwargs)
+        client = _client.require_client()
+        return Run(task, _client.submit_call(client, task, args, kwargs), _client.dashboard_link(client))
+
+    async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        """The async form of `run`; await ``run.outputs`` through `Run.future` or `Run.outputs`."""
+        return self(task, *args, **kwargs)
+
+
+run = _Runner()
+"""Run a task on the Dask cluster and return its `Run` (Flyte 2's ``flyte.run``)."""

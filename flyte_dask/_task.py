@@ -1,0 +1,159 @@
+"""`TaskTemplate`: a function decorated with ``@env.task``, and what calling it does.
+
+Outside a run or `init` a call is the plain Python function. Inside, a call is one
+Dask future: a sync task's call blocks and returns the value, an async task's call
+returns a coroutine that submits on first await, and ``task.aio(...)`` gives the
+awaitable form of either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import uuid
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Callable, Generic, ParamSpec, TypeVar
+
+from dask.base import tokenize
+
+from . import _client
+from ._options import Cache, CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
+from ._resources import Resources
+from ._shipping import ship_by_value
+from ._typecheck import bind_checked, resolved_hints
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOptions:
+    """Everything about a task that ``@env.task`` and ``task.override`` can set."""
+
+    resources: Resources
+    retries: int = 0
+    timeout_seconds: float | None = None
+    cache: Cache = Cache("disable")
+    short_name: str | None = None
+
+
+class TaskTemplate(Generic[P, R]):
+    """A task: a Python function plus where and how each of its calls runs on Dask.
+
+    Its Dask keys are ``"<env>.<function>-<id>"``, so the dashboard's task stream and
+    progress bars show e.g. ``my_env.process_item``.
+    """
+
+    def __init__(self, func: Callable[P, R], env_name: str, options: TaskOptions) -> None:
+        if not callable(func):
+            raise TypeError(f"@env.task decorates a function, not {type(func).__name__}")
+        self.func = func
+        self.env_name = env_name
+        self.options = options
+        self.name = f"{env_name}.{func.__name__}"
+        self.is_async = inspect.iscoroutinefunction(func)
+        functools.update_wrapper(self, func)
+        ship_by_value(func)
+
+    def __repr__(self) -> str:
+        return f"<TaskTemplate {self.name} ({'async' if self.is_async else 'sync'})>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_signature", None)
+        state.pop("_hints", None)
+        return state
+
+    # -- options -----------------------------------------------------------------
+    @property
+    def retries(self) -> int:
+        return self.options.retries
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        return self.options.timeout_seconds
+
+    @property
+    def resources(self) -> Resources:
+        return self.options.resources
+
+    @functools.cached_property
+    def dask_resources(self) -> dict[str, float]:
+        """The Dask ``resources=`` restriction every future of this task carries."""
+        return self.resources.dask_resources()
+
+    def override(
+        self,
+        *,
+        resources: Resources | None = None,
+        retries: RetriesRequest | None = None,
+        timeout: TimeoutRequest = None,
+        cache: CacheRequest | None = None,
+        short_name: str | None = None,
+    ) -> TaskTemplate[P, R]:
+        """A copy of this task with some options replaced, for one call site (Flyte 2's ``override``)."""
+        changes: dict[str, Any] = {}
+        if resources is not None:
+            changes["resources"] = resources
+        if retries is not None:
+            changes["retries"] = to_retries(retries)
+        if timeout is not None:
+            changes["timeout_seconds"] = to_timeout(timeout)
+        if cache is not None:
+            changes["cache"] = to_cache(cache)
+        if short_name is not None:
+            changes["short_name"] = short_name
+        return TaskTemplate(self.func, self.env_name, dataclasses.replace(self.options, **changes))
+
+    # -- checks and keys -----------------------------------------------------------
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        return inspect.signature(self.func)
+
+    @functools.cached_property
+    def _hints(self) -> dict[str, Any]:
+        return resolved_hints(self.func)
+
+    def check_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise `TypeError` if the arguments do not fit the signature and annotations."""
+        bind_checked(self.name, self._signature, self._hints, args, kwargs)
+
+    def new_key(self) -> str:
+        """A fresh Dask key for one call (or one batch) of this task."""
+        return f"{self.name}-{uuid.uuid4().hex}"
+
+    def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """The deterministic key of a cached call (same version and inputs, same key), or None."""
+        cache = self.options.cache
+        if not cache.enabled:
+            return None
+        return f"{self.name}-{tokenize(cache.version(self.func), args, kwargs)}"
+
+    # -- calling -------------------------------------------------------------------
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        client = _client.current_client()
+        if client is None:
+            return self.func(*args, **kwargs)
+        self.check_args(args, kwargs)
+        if self.is_async:
+            return self._submit_and_await(client, args, kwargs)  # type: ignore[return-value]
+        return _client.wait(_client.submit_call(client, self, args, kwargs))
+
+    def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        """The awaitable form of a call, for sync and async tasks alike."""
+        client = _client.current_client()
+        if client is None:
+            return self._local_aio(args, kwargs)
+        self.check_args(args, kwargs)
+        return self._submit_and_await(client, args, kwargs)
+
+    async def _local_aio(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        result = self.func(*args, **kwargs)
+        return await result if self.is_async else result  # type: ignore[misc]
+
+    async def _submit_and_await(self, client: Client, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        return await _client.result_async(client, _client.submit_call(client, self, args, kwargs))

@@ -1,0 +1,136 @@
+"""Check a call's arguments against the task's signature and annotations, before submission.
+
+Flyte 2 type-checks task inputs at the call site; so do we, so that a wrong argument
+fails on the driver with a message naming the task and parameter instead of deep inside
+a worker. The checker is structural (containers are checked element by element) and
+deliberately lenient where Python is: an ``int`` passes for ``float``, unknown or
+unresolvable annotations pass.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import inspect
+import types
+import typing
+from typing import Any, Callable
+
+_NO_CHECK = (Any, inspect.Parameter.empty, typing.TypeVar)
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _type_name(tp: object) -> str:
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__qualname__
+    return str(tp).replace("typing.", "")
+
+
+def mismatch(value: object, tp: object) -> str | None:
+    """Return why ``value`` does not fit annotation ``tp``, or None if it fits."""
+    if tp in _NO_CHECK or isinstance(tp, (typing.TypeVar, str, typing.ForwardRef)):
+        return None
+    if tp is None or tp is type(None):
+        return None if value is None else f"expected None, got {_describe(value)}"
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if tp is complex and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return mismatch(value, args[0])
+    if origin in (typing.Union, types.UnionType):
+        if any(mismatch(value, arm) is None for arm in args):
+            return None
+        return f"expected {_type_name(tp)}, got {_describe(value)}"
+    if origin is typing.Literal:
+        return None if value in args else f"expected one of {args!r}, got {_describe(value)}"
+    if origin is None:
+        if isinstance(tp, type):
+            if isinstance(value, tp):
+                return None
+            return f"expected {_type_name(tp)}, got {_describe(value)}"
+        return None
+    if not isinstance(origin, type):
+        return None
+    if not isinstance(value, origin):
+        return f"expected {_type_name(tp)}, got {_describe(value)}"
+    return _mismatch_items(value, origin, args)
+
+
+def _mismatch_items(value: Any, origin: type, args: tuple[Any, ...]) -> str | None:
+    """Check the elements of a container against its parameters (``list[int]``, ...)."""
+    if not args:
+        return None
+    if issubclass(origin, cabc.Mapping):
+        key_tp, val_tp = args if len(args) == 2 else (Any, Any)
+        for key, item in value.items():
+            why = mismatch(key, key_tp) or mismatch(item, val_tp)
+            if why:
+                return f"in key {key!r}: {why}"
+        return None
+    if issubclass(origin, tuple):
+        if len(args) == 2 and args[1] is Ellipsis:
+            element_types: cabc.Iterable[Any] = (args[0] for _ in value)
+        elif len(args) != len(value):
+            return f"expected a tuple of {len(args)} items, got {len(value)}"
+        else:
+            element_types = args
+        for index, (item, item_tp) in enumerate(zip(value, element_types)):
+            why = mismatch(item, item_tp)
+            if why:
+                return f"at index {index}: {why}"
+        return None
+    if issubclass(origin, (cabc.Sequence, cabc.Set)) and not issubclass(origin, (str, bytes)):
+        for index, item in enumerate(value):
+            why = mismatch(item, args[0])
+            if why:
+                return f"at index {index}: {why}"
+    return None
+
+
+def resolved_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """Annotations of ``func`` with string annotations resolved where possible."""
+    try:
+        return typing.get_type_hints(func, include_extras=True)
+    except Exception:  # an unresolvable forward reference: check only what we can read
+        return {k: v for k, v in getattr(func, "__annotations__", {}).items() if not isinstance(v, str)}
+
+
+def bind_checked(
+    task_name: str,
+    signature: inspect.Signature,
+    hints: dict[str, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> inspect.BoundArguments:
+    """Bind ``args``/``kwargs`` to the task's signature and check each against its annotation.
+
+    Raises a `TypeError` naming the task, the parameter, what was expected and what was
+    given: the same message whether the call is direct, gathered or mapped.
+    """
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"task {task_name}{signature}: {exc}") from None
+    for name, value in bound.arguments.items():
+        parameter = signature.parameters[name]
+        tp = hints.get(name, inspect.Parameter.empty)
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            problems = [(f"{name}[{i}]", mismatch(v, tp)) for i, v in enumerate(value)]
+        elif parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            problems = [(f"{name}[{k!r}]", mismatch(v, tp)) for k, v in value.items()]
+        else:
+            problems = [(name, mismatch(value, tp))]
+        for where, why in problems:
+            if why:
+                raise TypeError(
+                    f"task {task_name}: argument {where!r} does not match its annotation {_type_name(tp)}: {why}"
+                )
+    return bound

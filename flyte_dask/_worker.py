@@ -1,0 +1,132 @@
+"""What runs inside a Dask task on a worker: one task call, or a batch of mapped calls.
+
+Both mark the thread as a worker task (so calls the user's function makes become
+nested Dask futures), run async functions on a private event loop in the worker
+thread, and apply the task's timeout. A batch keeps every per-item guarantee: each
+item is retried on its own and its exception is returned in its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._context import worker_task_scope
+
+if TYPE_CHECKING:
+    from ._task import TaskTemplate
+
+Call = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A mapped item's exception, carried back in its place (its traceback travels with it)."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of each item of a batch, in order, and the batch's compute time."""
+
+    values: list[Any]
+    seconds: float
+
+
+def run_call(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run one call of ``task`` (the Dask task behind a direct or gathered call)."""
+    with worker_task_scope():
+        if task.is_async:
+            return asyncio.run(_with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name))
+        return _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
+
+
+def run_batch(task: TaskTemplate[Any, Any], calls: list[Call]) -> BatchResult:
+    """Run a batch of mapped calls of ``task`` one after another, each with its own retries."""
+    start = time.perf_counter()
+    with worker_task_scope():
+        if task.is_async:
+            values = asyncio.run(_run_async_items(task, calls))
+        else:
+            values = [_sync_attempts(task, args, kwargs) for args, kwargs in calls]
+    return BatchResult(values, time.perf_counter() - start)
+
+
+def _sync_attempts(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """One mapped item, tried up to ``retries + 1`` times; the last exception becomes a `Failure`."""
+    for remaining in range(task.retries, -1, -1):
+        try:
+            return _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
+        except Exception as exc:
+            if not remaining:
+                return Failure(exc)
+    raise AssertionError("unreachable")
+
+
+async def _async_attempts(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The async twin of `_sync_attempts`."""
+    for remaining in range(task.retries, -1, -1):
+        try:
+            return await _with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name)
+        except Exception as exc:
+            if not remaining:
+                return Failure(exc)
+    raise AssertionError("unreachable")
+
+
+async def _run_async_items(task: TaskTemplate[Any, Any], calls: list[Call]) -> list[Any]:
+    return [await _async_attempts(task, args, kwargs) for args, kwargs in calls]
+
+
+async def _with_deadline(awaitable: Awaitable[Any], seconds: float | None, name: str) -> Any:
+    if seconds is None:
+        return await awaitable
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"task {name} ran longer than its timeout of {seconds:g}s") from None
+
+
+def _sync_with_deadline(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float | None, name: str) -> Any:
+    """Call ``func`` in this thread; past ``seconds`` a `TimeoutError` is raised inside it.
+
+    Python cannot stop a thread from outside, so the timeout is delivered as an
+    asynchronous exception (``PyThreadState_SetAsyncExc``): pure-Python code stops at
+    its next bytecode, a long C call (``time.sleep``, a BLAS kernel) at its return.
+    """
+    if seconds is None:
+        return func(*args, **kwargs)
+    thread_id = ctypes.c_ulong(threading.get_ident())
+    lock = threading.Lock()
+    state = {"done": False, "fired": False}
+
+    def interrupt() -> None:
+        with lock:
+            if not state["done"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, ctypes.py_object(_Interrupted))
+
+    timer = threading.Timer(seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        try:
+            return func(*args, **kwargs)
+        finally:
+            with lock:
+                state["done"] = True
+                timer.cancel()
+                if state["fired"]:  # drop an interrupt that is still pending after the call ended
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)
+    except _Interrupted:
+        raise TimeoutError(f"task {name} ran longer than its timeout of {seconds:g}s") from None
+
+
+class _Interrupted(BaseException):
+    """Raised inside a sync task whose timeout expired (a BaseException so user code does not swallow it)."""
