@@ -68,11 +68,13 @@ class _Target:
             for param in params[: len(func.args)]:
                 if param.name in keywords:
                     raise TypeError(f"map: partial of {task.name} gives {param.name!r} both by position and by keyword")
-            left = [p.name for p in params[len(func.args) :] if p.name not in keywords]
+            unfilled = [p for p in params[len(func.args) :] if p.name not in keywords]
+            required = [p for p in unfilled if p.default is p.empty]
+            left = [p.name for p in (unfilled if len(unfilled) == 1 else required)]
             if len(left) != 1:
                 raise TypeError(
                     f"map: a functools.partial of {task.name} must leave exactly one parameter for the mapped items; "
-                    f"it leaves {len(left)}: {left}"
+                    f"it leaves {[p.name for p in unfilled]}"
                 )
             return cls(task, tuple(func.args), keywords, left[0])
         raise TypeError(f"map takes a task (@env.task) or a functools.partial of one, not {type(func).__name__}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import typing
 from typing import Any
@@ -42,10 +43,12 @@ class Run:
         self.url = url
         self.submitted_at = time.time()
         self.finished_at: float | None = None
+        self._finished_event = threading.Event()
         future.add_done_callback(self._finished)
 
     def _finished(self, _: Future) -> None:
         self.finished_at = time.time()
+        self._finished_event.set()
 
     def __repr__(self) -> str:
         return f"<Run {self.name} {self.phase}>"
@@ -66,9 +69,8 @@ class Run:
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the run finishes (it does not raise the task's error: see `outputs`)."""
-        from distributed import wait
-
-        wait(self.future, timeout=timeout)
+        if not self._finished_event.wait(timeout):
+            raise TimeoutError(f"run {self.name} still {self.phase} after {timeout}s")
 
     def outputs(self) -> RunOutputs:
         """Wait for the run and return its outputs; a failed run raises the task's exception."""
