@@ -36,7 +36,9 @@ dask.config.update_defaults(
                 "max-batch-size": 50_000,
                 # Items submitted but not yet handed to the caller (bounds driver and cluster memory).
                 "max-buffered-items": 200_000,
-                # Dask tasks in flight per worker thread when no concurrency limit is set.
+                # Dask tasks in flight per worker thread when no concurrency limit is set:
+                # auto-sized batches each carry enough work to need few; single items need many.
+                "batches-per-thread": 4,
                 "tasks-per-thread": 64,
             }
         }
@@ -100,8 +102,7 @@ class _Engine:
         self.fixed_batch = batch_size
         self.annotations = annotations
         self.threads = _client.total_threads(client)
-        self.max_tasks = concurrency if concurrency > 0 else self.threads * _setting("tasks-per-thread")
-        self.max_buffered = max(_setting("max-buffered-items"), self.max_tasks)
+        self.max_buffered = max(_setting("max-buffered-items"), concurrency)
         self.next_index = 0
         self.next_out = 0
         self.exhausted = False
@@ -112,6 +113,16 @@ class _Engine:
         self.completed = as_completed(loop=client.loop, with_results=False)
 
     # -- sizing ------------------------------------------------------------------
+    def _task_limit(self) -> int:
+        """How many Dask tasks may be in flight now: the cap, or enough to keep every thread fed."""
+        if self.concurrency > 0:
+            return self.concurrency
+        if self.fixed_batch:
+            return self.threads * _setting("tasks-per-thread")
+        if self.item_seconds is None:
+            return self.threads  # probing: one single-item task per thread until a duration is known
+        return self.threads * _setting("batches-per-thread")
+
     def _batch_size(self) -> int:
         if self.fixed_batch:
             return self.fixed_batch
@@ -152,9 +163,10 @@ class _Engine:
 
     def _refill(self) -> None:
         batches: list[list[tuple[int, Call]]] = []
+        limit = self._task_limit()
         while (
             not self.exhausted
-            and len(self.inflight) + len(batches) < self.max_tasks
+            and len(self.inflight) + len(batches) < limit
             and self.next_index - self.next_out < self.max_buffered
         ):
             calls = self._pull(min(self._batch_size(), self.max_buffered - (self.next_index - self.next_out)))

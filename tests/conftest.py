@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,3 +53,53 @@ def max_overlap(spans: list[tuple[float, float]]) -> int:
         now += step
         best = max(best, now)
     return best
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DaskProcesses:
+    """Real ``dask scheduler`` and ``dask worker`` processes on loopback, in a scratch directory."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._spawn("scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1], "--no-dashboard")
+
+    def _spawn(self, *args: str) -> None:
+        log = open(self.workdir / f"{args[0]}-{len(self.procs)}.log", "wb")
+        self.procs.append(subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT))
+
+    def worker(self, *args: str) -> None:
+        """Start one worker process (``args`` as for ``dask worker``, e.g. ``--resources GPU=1``)."""
+        self._spawn("worker", self.address, "--no-dashboard", "--nworkers", "1", *args)
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="session")
+def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
+    """A scheduler and two 2-thread CPU workers as separate processes, started like on a cluster."""
+    procs = DaskProcesses(tmp_path_factory.mktemp("dask-processes"))
+    try:
+        procs.worker("--nthreads", "2")
+        procs.worker("--nthreads", "2")
+        with Client(procs.address, timeout=30, set_as_default=False) as probe:
+            probe.wait_for_workers(2, timeout=60)
+        yield procs
+    finally:
+        procs.close()

@@ -1,0 +1,73 @@
+"""The ``flyte-dask`` command: run a task of a pipeline file on a Dask cluster.
+
+    flyte-dask run pipeline.py main --docs '["a","b"]' [--address tcp://sched:8786]
+
+Each task parameter becomes an option; values are read as JSON (``3``, ``[1,2]``,
+``{"k": 1}``), and as plain text where that fails or the parameter is a ``str``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._client import init
+from ._loader import load_script
+from ._run import run
+from ._task import TaskTemplate
+
+
+def _parse_value(raw: str, annotation: Any) -> Any:
+    if annotation is str:
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _task_arguments(task: TaskTemplate[Any, Any], argv: Sequence[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog=f"flyte-dask run FILE {task.func.__name__}", description=task.__doc__)
+    hints = task._hints
+    for name, param in inspect.signature(task.func).parameters.items():
+        required = param.default is inspect.Parameter.empty
+        parser.add_argument(f"--{name}", dest=name, required=required, help=f"{hints.get(name, 'any')} (JSON)")
+    parsed = vars(parser.parse_args(list(argv)))
+    return {name: _parse_value(raw, hints.get(name)) for name, raw in parsed.items() if raw is not None}
+
+
+def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
+    module = load_script(args.file)
+    task = getattr(module, args.task, None)
+    if not isinstance(task, TaskTemplate):
+        tasks = sorted(name for name, value in vars(module).items() if isinstance(value, TaskTemplate))
+        print(f"error: {args.file} has no task named {args.task!r}; its tasks: {', '.join(tasks) or 'none'}", file=sys.stderr)
+        return 2
+    inputs = _task_arguments(task, rest)
+    client = init(args.address) if args.address else init()
+    result = run(task, **inputs)
+    print(f"run {result.name} on {client.scheduler.address}" + (f"; dashboard: {result.url}" if result.url else ""), file=sys.stderr)
+    outputs = result.outputs()
+    print(json.dumps(outputs[0] if len(outputs) == 1 else list(outputs), default=repr))
+    print(f"done in {result.duration or 0:.2f}s", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``flyte-dask`` console script."""
+    parser = argparse.ArgumentParser(prog="flyte-dask", description="Run Flyte 2 style tasks on Dask.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run a task of a pipeline file and print its output as JSON")
+    run_parser.add_argument("file", help="path of the Python file that defines the task")
+    run_parser.add_argument("task", help="name of the task to run")
+    run_parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or an embedded cluster)")
+    args, rest = parser.parse_known_args(argv)
+    return _run_command(args, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Attaching to real `dask scheduler` + `dask worker` processes that cannot import the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+from distributed import Client
+
+import flyte_dask as flyte
+
+from .conftest import DaskProcesses, max_overlap, seed
+
+env = flyte.TaskEnvironment(name="remote")
+
+
+@env.task
+def pid_of(x: int) -> tuple[int, int]:
+    return x, os.getpid()
+
+
+@env.task
+async def nap(x: int) -> tuple[float, float]:
+    start = time.time()
+    await asyncio.sleep(0.2)
+    return start, time.time()
+
+
+@env.task
+async def fan(n: int) -> list[tuple[float, float]]:
+    return list(await asyncio.gather(*[nap(i) for i in range(n)]))
+
+
+@pytest.fixture
+def attached(dask_processes: DaskProcesses) -> Iterator[Client]:
+    client = flyte.init(dask_processes.address)
+    yield client
+    flyte.shutdown()
+
+
+def test_tasks_from_an_unimportable_module_run_on_remote_workers(attached: Client) -> None:
+    results = list(flyte.map(pid_of, range(20), batch_size=1))
+    assert [x for x, _ in results] == list(range(20))
+    assert os.getpid() not in {pid for _, pid in results}
+
+
+def test_nested_async_fan_out_on_remote_workers(attached: Client) -> None:
+    spans = flyte.run(fan, 8).outputs()[0]
+    assert max_overlap(spans) == 4  # all 4 threads: the orchestrator seceded from its slot
+
+
+def test_seed_examples_on_remote_workers(attached: Client) -> None:
+    assert flyte.run(seed("map_concurrency").main, items=[1, 2, 3]).outputs()[0] == [2, 4, 6]
+    assert flyte.run(seed("async_chain").main_sequential, x=1).outputs()[0] == "result=4"
+
+
+def test_scheduler_address_from_dask_config(dask_processes: DaskProcesses) -> None:
+    import dask
+
+    with dask.config.set({"scheduler-address": dask_processes.address}):
+        client = flyte.init()
+    try:
+        assert client.scheduler.address == dask_processes.address
+        assert pid_of(1)[0] == 1
+    finally:
+        flyte.shutdown()
