@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import functools
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -166,8 +167,7 @@ def submit_batches(client: Client, task: TaskTemplate[Any, Any], batches: list[l
     from ._worker import run_batch
 
     return client.map(
-        run_batch,
-        [task] * len(batches),
+        functools.partial(run_batch, task),
         batches,
         key=[task.new_key() for _ in batches],
         pure=False,
