@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,5 +56,8 @@ def print_table(rows: list[Row], title: str) -> None:
     print(header)
     print("-" * len(header))
     for row in rows:
+        if not math.isfinite(row.seconds):
+            print(f"{row.workload:<24}{row.system:<34}{'-':>10}{'-':>14}{'-':>14}  {row.note}")
+            continue
         ratio = f"{row.seconds / row.baseline:.2f}x" if row.baseline else "baseline"
         print(f"{row.workload:<24}{row.system:<34}{row.seconds:>10.3f}{row.items_per_second:>14,.0f}{ratio:>14}  {row.note}")

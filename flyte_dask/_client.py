@@ -28,6 +28,7 @@ from ._context import current_worker_task
 
 if TYPE_CHECKING:
     from ._task import TaskTemplate
+    from ._worker import CallShape
 
 T = TypeVar("T")
 
@@ -162,12 +163,12 @@ def submit_call(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, .
     return future
 
 
-def submit_batches(client: Client, task: TaskTemplate[Any, Any], batches: list[list[Any]]) -> list[Future]:
-    """Submit each batch of mapped calls as one Dask future (see `_worker.run_batch`)."""
+def submit_batches(client: Client, task: TaskTemplate[Any, Any], shape: CallShape, batches: list[list[list[Any]]]) -> list[Future]:
+    """Submit each batch of mapped items (as columns) as one Dask future (see `_worker.run_batch`)."""
     from ._worker import run_batch
 
     return client.map(
-        functools.partial(run_batch, task),
+        functools.partial(run_batch, task, shape),
         batches,
         key=[task.new_key() for _ in batches],
         pure=False,

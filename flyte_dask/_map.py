@@ -24,7 +24,7 @@ from distributed import Client, Future
 from . import _client
 from ._context import group
 from ._task import TaskTemplate
-from ._worker import BatchResult, Call, Failure
+from ._worker import BatchResult, Call, CallShape, Failure
 
 _CONFIG = "flyte-dask.map"
 dask.config.update_defaults(
@@ -56,12 +56,10 @@ def _setting(name: str) -> Any:
 
 @dataclass(frozen=True)
 class _Target:
-    """What is mapped: the task, plus what a `functools.partial` fixed."""
+    """What is mapped: the task, and how each item becomes one of its calls."""
 
     task: TaskTemplate[Any, Any]
-    args: tuple[Any, ...] = ()
-    keywords: dict[str, Any] | None = None
-    mapped_name: str | None = None
+    shape: CallShape = CallShape()
 
     @classmethod
     def of(cls, func: Any) -> _Target:
@@ -82,16 +80,16 @@ class _Target:
                     f"map: a functools.partial of {task.name} must leave exactly one parameter for the mapped items; "
                     f"it leaves {[p.name for p in unfilled]}"
                 )
-            return cls(task, tuple(func.args), keywords, left[0])
+            return cls(task, CallShape(tuple(func.args), keywords, left[0]))
         raise TypeError(f"map takes a task (@env.task) or a functools.partial of one, not {type(func).__name__}")
 
-    def call(self, item: tuple[Any, ...]) -> Call:
-        """The (args, kwargs) of one mapped call from one zipped item."""
-        if self.mapped_name is None:
-            return item, {}
-        if len(item) != 1:
+    def check(self, item: tuple[Any, ...]) -> Call:
+        """The call one zipped item makes, after checking it against the task's annotations."""
+        if self.shape.mapped_name is not None and len(item) != 1:
             raise TypeError(f"map: a partial of {self.task.name} maps one iterable, got {len(item)}")
-        return self.args, {**(self.keywords or {}), self.mapped_name: item[0]}
+        args, kwargs = self.shape.call(item)
+        self.task.check_args(args, kwargs)
+        return args, kwargs
 
 
 class _Engine:
@@ -101,11 +99,12 @@ class _Engine:
         self.client = client
         self.target = target
         self.items = items
-        self.remaining_hint = length
         self.concurrency = concurrency
         self.fixed_batch = batch_size
         self.annotations = annotations
         self.threads = _client.total_threads(client)
+        # With a known length, at least four batches per thread, so every thread gets work.
+        self.spread = math.ceil(length / (4 * self.threads)) if length else 0
         self.max_buffered = max(_setting("max-buffered-items"), concurrency)
         self.next_index = 0
         self.next_out = 0
@@ -132,9 +131,8 @@ class _Engine:
         if self.item_seconds is None:
             return 1
         wanted = _setting("target-batch-seconds") / max(self.item_seconds, 1e-7)
-        if self.remaining_hint > 0:
-            # Keep every thread busy: at least two batches per thread of what is left.
-            wanted = min(wanted, math.ceil(self.remaining_hint / (2 * self.threads)))
+        if self.spread:
+            wanted = min(wanted, self.spread)
         self.batch = max(1, min(int(wanted), self.batch * 16, _setting("max-batch-size")))
         return self.batch
 
@@ -143,10 +141,10 @@ class _Engine:
         self.item_seconds = per_item if self.item_seconds is None else 0.7 * self.item_seconds + 0.3 * per_item
 
     # -- submission ----------------------------------------------------------------
-    def _pull(self, limit: int) -> list[tuple[int, Call]]:
-        """Up to ``limit`` valid consecutive calls; a call that fails its type check ends the run."""
-        calls: list[tuple[int, Call]] = []
-        while len(calls) < limit and not self.exhausted:
+    def _pull(self, limit: int) -> list[tuple[int, tuple[Any, ...]]]:
+        """Up to ``limit`` consecutive valid items; an item that fails its type check ends the run."""
+        items: list[tuple[int, tuple[Any, ...]]] = []
+        while len(items) < limit and not self.exhausted:
             try:
                 item = next(self.items)
             except StopIteration:
@@ -154,18 +152,16 @@ class _Engine:
                 break
             index = self.next_index
             self.next_index += 1
-            self.remaining_hint = max(0, self.remaining_hint - 1)
             try:
-                args, kwargs = self.target.call(item)
-                self.target.task.check_args(args, kwargs)
+                self.target.check(item)
             except TypeError as exc:
                 self.done[index] = [Failure(TypeError(f"map item {index}: {exc}"))]
                 break
-            calls.append((index, (args, kwargs)))
-        return calls
+            items.append((index, item))
+        return items
 
     def _refill(self) -> None:
-        batches: list[list[tuple[int, Call]]] = []
+        batches: list[list[tuple[int, tuple[Any, ...]]]] = []
         limit = self._task_limit()
         if self.concurrency == 0 and len(self.inflight) > limit - max(1, limit // 4):
             return  # a deep queue is topped up in bulk: fewer, larger graph submissions
@@ -174,22 +170,22 @@ class _Engine:
             and len(self.inflight) + len(batches) < limit
             and self.next_index - self.next_out < self.max_buffered
         ):
-            calls = self._pull(min(self._batch_size(), self.max_buffered - (self.next_index - self.next_out)))
-            if calls:
-                batches.append(calls)
+            items = self._pull(min(self._batch_size(), self.max_buffered - (self.next_index - self.next_out)))
+            if items:
+                batches.append(items)
         if not batches:
             return
-        payload = [[call for _, call in calls] for calls in batches]
+        columns = [[list(column) for column in zip(*(item for _, item in items))] for items in batches]
         with dask.annotate(**self.annotations):
             try:
-                futures = _client.submit_batches(self.client, self.target.task, payload)
+                futures = _client.submit_batches(self.client, self.target.task, self.target.shape, columns)
             except Exception as exc:
-                for calls in batches:
-                    for index, (args, kwargs) in calls:
-                        _client.raise_if_unpicklable(f"{self.target.task.name} (map item {index})", args, kwargs, exc)
+                for items in batches:
+                    for index, item in items:
+                        _client.raise_if_unpicklable(f"{self.target.task.name} (map item {index})", *self.target.shape.call(item), exc)
                 raise
-        for future, calls in zip(futures, batches):
-            self.inflight[future] = (calls[0][0], len(calls))
+        for future, items in zip(futures, batches):
+            self.inflight[future] = (items[0][0], len(items))
 
     # -- collection ----------------------------------------------------------------
     async def _finished(self) -> list[Future]:
@@ -331,7 +327,7 @@ class _Mapper:
         client = _client.current_client()
         if client is None:
             for item in zip(*iterables):
-                args, kwargs = target.call(item)
+                args, kwargs = target.shape.call(item)
                 try:
                     value = await target.task.aio(*args, **kwargs)
                 except Exception as exc:
@@ -374,7 +370,7 @@ def _drive(client: Client, engine: _Engine, return_exceptions: bool) -> Iterator
 def _local(target: _Target, iterables: tuple[Iterable[Any], ...], return_exceptions: bool) -> Iterator[Any]:
     """Outside a run or `init`: call the plain function item by item, as Flyte 2's local mode does."""
     for item in zip(*iterables):
-        args, kwargs = target.call(item)
+        args, kwargs = target.shape.call(item)
         try:
             value = target.task.func(*args, **kwargs)
             if inspect.iscoroutine(value):

@@ -21,7 +21,7 @@ from . import _client
 from ._options import Cache, CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
 from ._resources import Resources
 from ._shipping import ship_by_value
-from ._typecheck import bind_checked, resolved_hints
+from ._typecheck import CallChecker, resolved_hints
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -66,6 +66,7 @@ class TaskTemplate(Generic[P, R]):
         state = self.__dict__.copy()
         state.pop("_signature", None)
         state.pop("_hints", None)
+        state.pop("check_args", None)
         return state
 
     # -- options -----------------------------------------------------------------
@@ -118,9 +119,10 @@ class TaskTemplate(Generic[P, R]):
     def _hints(self) -> dict[str, Any]:
         return resolved_hints(self.func)
 
-    def check_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Raise `TypeError` if the arguments do not fit the signature and annotations."""
-        bind_checked(self.name, self._signature, self._hints, args, kwargs)
+    @functools.cached_property
+    def check_args(self) -> CallChecker:
+        """Raise `TypeError` if ``(args, kwargs)`` do not fit the signature and annotations."""
+        return CallChecker(self.name, self._signature, self._hints)
 
     def new_key(self) -> str:
         """A fresh Dask key for one call (or one batch) of this task."""

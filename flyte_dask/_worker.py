@@ -13,7 +13,7 @@ import ctypes
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._context import worker_task_scope
@@ -22,6 +22,21 @@ if TYPE_CHECKING:
     from ._task import TaskTemplate
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CallShape:
+    """How a mapped item becomes a call: what a `functools.partial` fixed, and which parameter the item fills."""
+
+    args: tuple[Any, ...] = ()
+    keywords: dict[str, Any] = field(default_factory=dict)
+    mapped_name: str | None = None
+
+    def call(self, item: tuple[Any, ...]) -> Call:
+        """The (args, kwargs) of one call, from one zipped item of the mapped iterables."""
+        if self.mapped_name is None:
+            return item, {}
+        return self.args, {**self.keywords, self.mapped_name: item[0]}
 
 
 @dataclass(frozen=True)
@@ -47,9 +62,14 @@ def run_call(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[s
         return _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
 
 
-def run_batch(task: TaskTemplate[Any, Any], calls: list[Call]) -> BatchResult:
-    """Run a batch of mapped calls of ``task`` one after another, each with its own retries."""
+def run_batch(task: TaskTemplate[Any, Any], shape: CallShape, columns: list[list[Any]]) -> BatchResult:
+    """Run a batch of mapped calls of ``task`` one after another, each with its own retries.
+
+    The batch travels as columns (one list per mapped iterable), which pickle far
+    faster than one (args, kwargs) pair per item.
+    """
     start = time.perf_counter()
+    calls = [shape.call(item) for item in zip(*columns)]
     with worker_task_scope():
         if task.is_async:
             values = asyncio.run(_run_async_items(task, calls))
