@@ -50,12 +50,10 @@ def flyte2_local(fn: Callable[[int], int], n: int) -> list[int]:
     return flyte2.with_runcontext(mode="local").run(main, n=n).outputs()[0]
 
 
-def ray_remote(fn: Callable[[int], int], n: int, cpus: int) -> list[int]:
-    """The same map as one ``ray.remote`` call per item."""
+def ray_remote(fn: Callable[[int], int], n: int) -> list[int]:
+    """The same map as one ``ray.remote`` call per item (Ray started beforehand, not timed)."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     remote = ray.remote(fn)
     return ray.get([remote.remote(x) for x in range(n)])
 
@@ -82,7 +80,7 @@ def measure(client: Client, fn: Callable[[int], int], n: int, label: str, args: 
     rows.append(Row(label, "flyte_dask.map auto-batched", n, auto_s, raw_s, "" if raw_s else "baseline (raw skipped)"))
     for name, module, run in (
         ("Flyte 2 local runner", "flyte", lambda: flyte2_local(fn, n)),
-        ("Ray ray.remote + ray.get", "ray", lambda: ray_remote(fn, n, args.workers * args.threads)),
+        ("Ray ray.remote + ray.get", "ray", lambda: ray_remote(fn, n)),
     ):
         if importlib.util.find_spec(module) is None:
             rows.append(Row(label, name, n, float("nan"), None, f"not installed (pip install -e '.[bench]')"))
@@ -126,6 +124,11 @@ def main() -> None:
     with LocalCluster(n_workers=args.workers, threads_per_worker=args.threads, dashboard_address=None) as cluster:
         client = flyte.init(Client(cluster))
         list(flyte.map(TASKS[trivial], range(100)))  # warm up workers and code shipping
+        if importlib.util.find_spec("ray") is not None:
+            import ray
+
+            ray.init(num_cpus=args.workers * args.threads, include_dashboard=False, log_to_driver=False)
+            ray.get([ray.remote(trivial).remote(x) for x in range(100)])  # warm up Ray's workers too
         rows: list[Row] = []
         for n in args.sizes:
             rows += measure(client, trivial, n, f"{n:,} trivial", args)

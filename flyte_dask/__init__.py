@@ -7,8 +7,10 @@ is a Dask future tagged with the task's resources.
 from ._client import init, shutdown
 from ._context import group
 from ._environment import TaskEnvironment
+from ._limits import ClusterLimit
 from ._map import map
 from ._options import Cache, RetryStrategy, Timeout
+from ._placement import UnsatisfiableResourcesError
 from ._resources import Resources
 from ._run import Run, RunOutputs, run
 from ._task import TaskTemplate
@@ -17,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Cache",
+    "ClusterLimit",
     "Resources",
     "RetryStrategy",
     "Run",
@@ -24,6 +27,7 @@ __all__ = [
     "TaskEnvironment",
     "TaskTemplate",
     "Timeout",
+    "UnsatisfiableResourcesError",
     "__version__",
     "group",
     "init",

@@ -1,6 +1,7 @@
 """The ``flyte-dask`` command: run a task of a pipeline file on a Dask cluster.
 
     flyte-dask run pipeline.py main --docs '["a","b"]' [--address tcp://sched:8786]
+    dask worker tcp://sched:8786 --resources "$(flyte-dask gpu-resources)"
 
 Each task parameter becomes an option; values are read as JSON (``3``, ``[1,2]``,
 ``{"k": 1}``), and as plain text where that fails or the parameter is a ``str``.
@@ -16,7 +17,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._client import init
+from ._gpu import resources_flag
 from ._loader import load_script
+from ._nvml import visible_devices
 from ._run import run
 from ._task import TaskTemplate
 
@@ -65,7 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("file", help="path of the Python file that defines the task")
     run_parser.add_argument("task", help="name of the task to run")
     run_parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or an embedded cluster)")
+    commands.add_parser(
+        "gpu-resources",
+        help="print this machine's GPUs as a `dask worker --resources` value (from NVML)",
+        description='dask worker ADDRESS --resources "$(flyte-dask gpu-resources)"',
+    )
     args, rest = parser.parse_known_args(argv)
+    if args.command == "gpu-resources":
+        flag = resources_flag(visible_devices())
+        if not flag:
+            print("error: NVML sees no GPU here (is nvidia-ml-py installed and a driver loaded?)", file=sys.stderr)
+            return 1
+        print(flag)
+        return 0
     return _run_command(args, rest)
 
 

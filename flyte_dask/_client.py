@@ -21,14 +21,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import cloudpickle
 import dask
-from distributed import Client, Future, get_client
+from distributed import Client, Future, Semaphore, get_client
 
 from ._cluster import start_local_cluster
 from ._context import current_worker_task
+from ._gpu import can_receive_cuda
+from ._placement import UnsatisfiableResourcesError, placement
+from ._worker import CallShape, run_batch, run_call
 
 if TYPE_CHECKING:
     from ._task import TaskTemplate
-    from ._worker import CallShape
 
 T = TypeVar("T")
 
@@ -135,10 +137,49 @@ def dashboard_link(client: Client) -> str | None:
         return None
 
 
-def submit_call(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future:
-    """Submit one call of ``task`` as one Dask future carrying its resources and retries."""
-    from ._worker import run_call
+def _needs_host_copy(task: TaskTemplate[Any, Any]) -> bool:
+    """Whether a GPU task's CuPy results must come back as NumPy (this process has no GPU)."""
+    return bool(task.resources.gpu_count) and not can_receive_cuda()
 
+
+def submit_call(
+    client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None = None, *, leased: bool = False
+) -> Future:
+    """Submit one call of ``task`` as one Dask future carrying its resources and retries.
+
+    A task under a `ClusterLimit` first takes a lease (blocking, out of the worker's
+    thread pool when on a worker), unless the caller took it already (``leased``);
+    the lease is returned when the future ends.
+    """
+    sem = task.options.limit.semaphore(client) if task.options.limit else None
+    if sem is not None and not leased:
+        leave_pool_if_on_worker()
+        sem.acquire()
+    try:
+        future = _submit(client, task, args, kwargs, key)
+    except BaseException:
+        if sem is not None:
+            sem.release()
+        raise
+    if sem is not None:
+        future.add_done_callback(lambda _: sem.release())
+    return future
+
+
+async def submit_call_async(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future:
+    """`submit_call` for async callers: waiting for a `ClusterLimit` lease does not block their loop."""
+    if task.options.limit:
+        sem = task.options.limit.semaphore(client)
+        await await_on_client_loop(client, _acquire(sem))
+        return submit_call(client, task, args, kwargs, leased=True)
+    return submit_call(client, task, args, kwargs)
+
+
+async def _acquire(sem: Semaphore) -> None:
+    await sem.acquire()
+
+
+def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None) -> Future:
     cached = task.cache_key(args, kwargs)
     if cached:
         held = _cached_results.get(cached)
@@ -150,11 +191,15 @@ def submit_call(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, .
             task,
             args,
             kwargs,
-            key=cached or task.new_key(),
+            _needs_host_copy(task),
+            key=cached or key or task.new_key(),
             pure=False,
             resources=task.dask_resources or None,
             retries=task.retries or None,
+            **placement(client, task.name, task.dask_resources),
         )
+    except UnsatisfiableResourcesError:
+        raise
     except Exception as exc:
         raise_if_unpicklable(task.name, args, kwargs, exc)
         raise
@@ -163,16 +208,20 @@ def submit_call(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, .
     return future
 
 
-def submit_batches(client: Client, task: TaskTemplate[Any, Any], shape: CallShape, batches: list[list[list[Any]]]) -> list[Future]:
-    """Submit each batch of mapped items (as columns) as one Dask future (see `_worker.run_batch`)."""
-    from ._worker import run_batch
+def submit_batches(
+    client: Client, task: TaskTemplate[Any, Any], shape: CallShape, batches: list[list[list[Any]]], where: dict[str, Any]
+) -> list[Future]:
+    """Submit each batch of mapped items (as columns) as one Dask future (see `_worker.run_batch`).
 
+    ``where`` is the batch's `placement`, worked out once per map.
+    """
     return client.map(
-        functools.partial(run_batch, task, shape),
+        functools.partial(run_batch, task, shape, _needs_host_copy(task)),
         batches,
         key=[task.new_key() for _ in batches],
         pure=False,
         resources=task.dask_resources or None,
+        **where,
     )
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar, overload
 
+from ._limits import ClusterLimit
 from ._options import CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
 from ._resources import Resources
 from ._task import TaskOptions, TaskTemplate
@@ -23,7 +24,8 @@ class TaskEnvironment:
     restriction); ``cache`` is the default cache policy of its tasks. ``image``,
     ``env_vars``, ``secrets`` and ``depends_on`` are accepted so Flyte 2 code runs
     unchanged, but Dask workers run in the environment they were started in, so they
-    have no effect here.
+    have no effect here. Beyond Flyte 2: ``limit`` (a `ClusterLimit`) caps how many
+    calls of its tasks run at once across the whole cluster.
     """
 
     name: str
@@ -34,6 +36,7 @@ class TaskEnvironment:
     env_vars: dict[str, str] | None = None
     secrets: Any = None
     depends_on: list[TaskEnvironment] = field(default_factory=list)
+    limit: ClusterLimit | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -57,6 +60,7 @@ class TaskEnvironment:
         retries: RetriesRequest = 0,
         timeout: TimeoutRequest = 0,
         docs: Any = None,
+        limit: ClusterLimit | None = None,
     ) -> Callable[[F], TaskTemplate[Any, Any]]: ...
 
     def task(
@@ -69,12 +73,13 @@ class TaskEnvironment:
         retries: RetriesRequest = 0,
         timeout: TimeoutRequest = 0,
         docs: Any = None,
+        limit: ClusterLimit | None = None,
     ) -> TaskTemplate[Any, Any] | Callable[[F], TaskTemplate[Any, Any]]:
         """Make a sync or async function a task of this environment.
 
         Use bare (``@env.task``) or with options (``@env.task(retries=3, timeout=60)``).
         ``retries`` become Dask retries, ``timeout`` (seconds, `timedelta` or `Timeout`)
-        bounds each attempt on the worker, ``cache`` defaults to the environment's.
+        bounds each attempt on the worker, ``cache`` and ``limit`` default to the environment's.
         """
         options = TaskOptions(
             resources=self.resources or Resources(),
@@ -82,6 +87,7 @@ class TaskEnvironment:
             timeout_seconds=to_timeout(timeout),
             cache=to_cache(cache if cache is not None else self.cache),
             short_name=short_name,
+            limit=limit or self.limit,
         )
 
         def decorate(func: F) -> TaskTemplate[Any, Any]:

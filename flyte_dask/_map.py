@@ -23,6 +23,7 @@ from distributed import Client, Future
 
 from . import _client
 from ._context import group
+from ._placement import placement
 from ._task import TaskTemplate
 from ._worker import BatchResult, Call, CallShape, Failure
 
@@ -105,6 +106,10 @@ class _Engine:
         self.threads = _client.total_threads(client)
         # With a known length, at least four batches per thread, so every thread gets work.
         self.spread = math.ceil(length / (4 * self.threads)) if length else 0
+        task = target.task
+        self.where = placement(client, task.name, task.dask_resources)
+        self.semaphore = task.options.limit.semaphore(client) if task.options.limit else None
+        self.leases = 0  # ClusterLimit leases taken and not yet spent on a batch
         self.max_buffered = max(_setting("max-buffered-items"), concurrency)
         self.next_index = 0
         self.next_out = 0
@@ -163,6 +168,8 @@ class _Engine:
     def _refill(self) -> None:
         batches: list[list[tuple[int, tuple[Any, ...]]]] = []
         limit = self._task_limit()
+        if self.semaphore is not None:
+            limit = min(limit, len(self.inflight) + self.leases)
         if self.concurrency == 0 and len(self.inflight) > limit - max(1, limit // 4):
             return  # a deep queue is topped up in bulk: fewer, larger graph submissions
         while (
@@ -178,7 +185,7 @@ class _Engine:
         columns = [[list(column) for column in zip(*(item for _, item in items))] for items in batches]
         with dask.annotate(**self.annotations):
             try:
-                futures = _client.submit_batches(self.client, self.target.task, self.target.shape, columns)
+                futures = _client.submit_batches(self.client, self.target.task, self.target.shape, columns, self.where)
             except Exception as exc:
                 for items in batches:
                     for index, item in items:
@@ -186,6 +193,23 @@ class _Engine:
                 raise
         for future, items in zip(futures, batches):
             self.inflight[future] = (items[0][0], len(items))
+        if self.semaphore is not None:
+            self.leases -= len(batches)
+
+    async def _take_leases(self) -> None:
+        """Hold one `ClusterLimit` lease per batch about to be submitted; wait only when idle."""
+        if self.semaphore is None:
+            return
+        while not self.exhausted and len(self.inflight) + self.leases < self._task_limit():
+            idle = not self.inflight and not self.leases
+            if not await self.semaphore.acquire(timeout=None if idle else 0):
+                return
+            self.leases += 1
+
+    async def _return_leases(self, count: int) -> None:
+        if self.semaphore is not None:
+            for _ in range(count):
+                await self.semaphore.release()
 
     # -- collection ----------------------------------------------------------------
     async def _finished(self) -> list[Future]:
@@ -209,6 +233,7 @@ class _Engine:
     async def _collect(self, finished: list[Future]) -> None:
         ok = [f for f in finished if f.status == "finished"]
         results = await self.client.gather(ok, asynchronous=True) if ok else []
+        await self._return_leases(len(finished))
         for future, result in zip(ok, results):
             start, _ = self.inflight.pop(future)
             self._observe(result)
@@ -235,7 +260,11 @@ class _Engine:
         """Results (`Failure` for a failed item) in input order, a chunk at a time."""
         try:
             while True:
+                await self._take_leases()
                 self._refill()
+                if self.exhausted and self.leases:
+                    await self._return_leases(self.leases)
+                    self.leases = 0
                 ready = self._ready()
                 if ready:
                     yield ready
@@ -248,7 +277,9 @@ class _Engine:
         finally:
             if self.inflight:
                 await self.client.cancel(list(self.inflight), asynchronous=True)
-                self.inflight.clear()
+            await self._return_leases(len(self.inflight) + self.leases)
+            self.inflight.clear()
+            self.leases = 0
 
 
 async def _step(stream: AsyncIterator[list[Any]]) -> list[Any] | None:

@@ -7,9 +7,10 @@ import time
 import typing
 from typing import Any
 
-from distributed import Future
+from distributed import Future, span
 
 from . import _client
+from ._gpu import TELEMETRY_TOPIC
 from ._task import TaskTemplate
 
 _PHASES = {"pending": "RUNNING", "finished": "SUCCEEDED", "error": "FAILED", "cancelled": "ABORTED", "lost": "FAILED"}
@@ -36,9 +37,10 @@ class Run:
     `duration` its wall time as seen from here.
     """
 
-    def __init__(self, task: TaskTemplate[Any, Any], future: Future, url: str | None) -> None:
+    def __init__(self, task: TaskTemplate[Any, Any], future: Future, url: str | None, span_id: str) -> None:
         self.task = task
         self.future = future
+        self.span_id = span_id
         self.name: str = str(future.key)
         self.url = url
         self.submitted_at = time.time()
@@ -72,6 +74,18 @@ class Run:
         if not self._finished_event.wait(timeout):
             raise TimeoutError(f"run {self.name} still {self.phase} after {timeout}s")
 
+    def gpu_usage(self) -> list[dict[str, Any]]:
+        """Per GPU task of this run (nested ones too): the GPU it ran on and its peak GPU memory.
+
+        One record per Dask task (a map batch is one): ``key``, ``task``, ``items``,
+        ``worker``, ``gpu_index``, ``gpu_uuid``, ``gpu_model``, ``peak_memory_bytes``
+        (``memory_scope`` says whether that is the worker process's use or, where NVML
+        cannot see the process, the whole device's), ``seconds``. Read from the Dask
+        scheduler's event log, which keeps the latest records per topic. Beyond Flyte 2.
+        """
+        events = self.future.client.get_events(TELEMETRY_TOPIC)
+        return [record for _, record in events if self.span_id in record.get("span_ids", ())]
+
     def outputs(self) -> RunOutputs:
         """Wait for the run and return its outputs; a failed run raises the task's exception."""
         return _as_outputs(self.task, self.future.result())
@@ -94,7 +108,10 @@ class _Runner:
             raise TypeError(f"run() takes a task defined with @env.task, not {type(task).__name__}")
         task.check_args(args, kwargs)
         client = _client.require_client()
-        return Run(task, _client.submit_call(client, task, args, kwargs), _client.dashboard_link(client))
+        key = task.new_key()
+        with span(key) as span_id:
+            future = _client.submit_call(client, task, args, kwargs, key)
+        return Run(task, future, _client.dashboard_link(client), span_id)
 
     async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """The async form of `run`; await ``run.outputs`` through `Run.future` or `Run.outputs`."""

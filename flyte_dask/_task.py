@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, ParamSpec, TypeVar
 from dask.base import tokenize
 
 from . import _client
+from ._limits import ClusterLimit
 from ._options import Cache, CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
 from ._resources import Resources
 from ._shipping import ship_by_value
@@ -39,6 +40,7 @@ class TaskOptions:
     timeout_seconds: float | None = None
     cache: Cache = Cache("disable")
     short_name: str | None = None
+    limit: ClusterLimit | None = None
 
 
 class TaskTemplate(Generic[P, R]):
@@ -95,6 +97,7 @@ class TaskTemplate(Generic[P, R]):
         timeout: TimeoutRequest = None,
         cache: CacheRequest | None = None,
         short_name: str | None = None,
+        limit: ClusterLimit | None = None,
     ) -> TaskTemplate[P, R]:
         """A copy of this task with some options replaced, for one call site (Flyte 2's ``override``)."""
         changes: dict[str, Any] = {}
@@ -108,6 +111,8 @@ class TaskTemplate(Generic[P, R]):
             changes["cache"] = to_cache(cache)
         if short_name is not None:
             changes["short_name"] = short_name
+        if limit is not None:
+            changes["limit"] = limit
         return TaskTemplate(self.func, self.env_name, dataclasses.replace(self.options, **changes))
 
     # -- checks and keys -----------------------------------------------------------
@@ -158,4 +163,4 @@ class TaskTemplate(Generic[P, R]):
         return await result if self.is_async else result  # type: ignore[misc]
 
     async def _submit_and_await(self, client: Client, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        return await _client.result_async(client, _client.submit_call(client, self, args, kwargs))
+        return await _client.result_async(client, await _client.submit_call_async(client, self, args, kwargs))

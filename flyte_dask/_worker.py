@@ -9,6 +9,7 @@ item is retried on its own and its exception is returned in its place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import threading
 import time
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import _gpu
 from ._context import worker_task_scope
 
 if TYPE_CHECKING:
@@ -54,15 +56,20 @@ class BatchResult:
     seconds: float
 
 
-def run_call(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run one call of ``task`` (the Dask task behind a direct or gathered call)."""
-    with worker_task_scope():
+def run_call(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], to_host: bool = False) -> Any:
+    """Run one call of ``task`` (the Dask task behind a direct or gathered call).
+
+    ``to_host``: the caller has no GPU, so CuPy arrays in the result become NumPy arrays.
+    """
+    with worker_task_scope(), _gpu_task(task, 1):
         if task.is_async:
-            return asyncio.run(_with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name))
-        return _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
+            value = asyncio.run(_with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name))
+        else:
+            value = _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
+    return _gpu.to_host(value) if to_host else value
 
 
-def run_batch(task: TaskTemplate[Any, Any], shape: CallShape, columns: list[list[Any]]) -> BatchResult:
+def run_batch(task: TaskTemplate[Any, Any], shape: CallShape, to_host: bool, columns: list[list[Any]]) -> BatchResult:
     """Run a batch of mapped calls of ``task`` one after another, each with its own retries.
 
     The batch travels as columns (one list per mapped iterable), which pickle far
@@ -70,12 +77,17 @@ def run_batch(task: TaskTemplate[Any, Any], shape: CallShape, columns: list[list
     """
     start = time.perf_counter()
     calls = [shape.call(item) for item in zip(*columns)]
-    with worker_task_scope():
+    with worker_task_scope(), _gpu_task(task, len(calls)):
         if task.is_async:
             values = asyncio.run(_run_async_items(task, calls))
         else:
             values = [_sync_attempts(task, args, kwargs) for args, kwargs in calls]
-    return BatchResult(values, time.perf_counter() - start)
+    return BatchResult(_gpu.to_host(values) if to_host else values, time.perf_counter() - start)
+
+
+def _gpu_task(task: TaskTemplate[Any, Any], items: int) -> contextlib.AbstractContextManager[None]:
+    """GPU telemetry around a task that asked for a GPU; nothing for CPU tasks."""
+    return _gpu.telemetry(task.name, items) if task.resources.gpu_count else contextlib.nullcontext()
 
 
 def _sync_attempts(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -65,7 +65,8 @@ def test_groups_and_maps_are_dask_spans(session: Client) -> None:
     assert run.outputs()[0] == 3
     names = _span_names(session)
     assert ("outer",) in names
-    assert ("outer", "inner", "opts.one_items") in names  # nested across the worker boundary
+    assert ("outer", run.name) in names  # each run is a span of its own
+    assert ("outer", run.name, "inner", "opts.one_items") in names  # nested across the worker boundary
     list(flyte.map(one, [1]))
     assert ("opts.one_map",) in _span_names(session)
 

@@ -1,0 +1,90 @@
+"""Where a call may run: resource requests checked against what workers offer, CPU work kept off GPUs.
+
+A request no worker can meet waits a bounded time for workers to join (adaptive
+clusters), then fails with an error naming what was asked and what the cluster offers,
+instead of sitting forever in Dask's ``no-worker`` state. CPU-only work is given the
+CPU-only workers as a loose restriction (``allow_other_workers=True``): Dask uses GPU
+workers for it only when no CPU-only worker exists.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+from dask.utils import parse_timedelta
+from distributed import Client
+
+from ._resources import GPU_RESOURCE
+
+dask.config.update_defaults({"flyte-dask": {"resources-timeout": "30s"}})
+
+_FRESH_SECONDS = 1.0
+
+
+class UnsatisfiableResourcesError(RuntimeError):
+    """No worker of the cluster offers the resources a task asks for."""
+
+
+@dataclass
+class _View:
+    fetched: float
+    offers: dict[str, dict[str, float]]
+
+
+_views: weakref.WeakKeyDictionary[Client, _View] = weakref.WeakKeyDictionary()
+
+
+def _offers(client: Client, max_age: float = _FRESH_SECONDS) -> dict[str, dict[str, float]]:
+    """Each worker's advertised resources, from a view at most ``max_age`` seconds old."""
+    view = _views.get(client)
+    if view is None or time.monotonic() - view.fetched > max_age:
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        view = _View(time.monotonic(), {address: dict(w.get("resources") or {}) for address, w in workers.items()})
+        _views[client] = view
+    return view.offers
+
+
+def _meets(offer: dict[str, float], request: dict[str, float]) -> bool:
+    return all(offer.get(name, 0) >= amount for name, amount in request.items())
+
+
+def _describe(offers: dict[str, dict[str, float]]) -> str:
+    if not offers:
+        return "the cluster has no workers"
+    return "workers offer: " + "; ".join(f"{address} {resources or '(no resources)'}" for address, resources in sorted(offers.items()))
+
+
+def placement(client: Client, task_name: str, request: dict[str, float]) -> dict[str, Any]:
+    """The extra ``submit``/``map`` arguments for a call asking for ``request`` Dask resources.
+
+    Raises `UnsatisfiableResourcesError` when no worker offers ``request`` within
+    ``flyte-dask.resources-timeout`` (Dask config, default 30s).
+    """
+    offers = _offers(client)
+    if request:
+        _wait_for_offer(client, task_name, request, offers)
+        return {}
+    gpu_workers = {address for address, offer in offers.items() if offer.get(GPU_RESOURCE)}
+    cpu_workers = sorted(set(offers) - gpu_workers)
+    if gpu_workers and cpu_workers:
+        return {"workers": cpu_workers, "allow_other_workers": True}
+    return {}
+
+
+def _wait_for_offer(client: Client, task_name: str, request: dict[str, float], offers: dict[str, dict[str, float]]) -> None:
+    timeout = parse_timedelta(dask.config.get("flyte-dask.resources-timeout"))
+    deadline = time.monotonic() + timeout
+    while not any(_meets(offer, request) for offer in offers.values()):
+        if time.monotonic() >= deadline:
+            raise UnsatisfiableResourcesError(
+                f"task {task_name} asks for {request}, which no worker offers (waited {timeout:g}s for workers "
+                f"to join); {_describe(offers)}. Start workers that advertise it, e.g. `dask cuda worker ADDRESS "
+                f"--resources \"GPU=1\"` or `dask worker ADDRESS --preload flyte_dask.gpu_preload`, or ask for less "
+                "with Resources(gpu=...) or task.override(resources=...)."
+            )
+        time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+        offers = _offers(client, max_age=0)
