@@ -12,6 +12,8 @@ from distributed import Client
 
 import flyte_dask as flyte
 
+from .conftest import eventually
+
 env = flyte.TaskEnvironment(name="opts")
 
 
@@ -63,12 +65,14 @@ def test_groups_and_maps_are_dask_spans(session: Client) -> None:
         assert one(1) == 1
         run = flyte.run(grouped_parent, 3)
     assert run.outputs()[0] == 3
-    names = _span_names(session)
-    assert ("outer",) in names
-    assert ("outer", run.name) in names  # each run is a span of its own
-    assert ("outer", run.name, "inner", "opts.one_items") in names  # nested across the worker boundary
+    expected = {
+        ("outer",),
+        ("outer", run.name),  # each run is a span of its own
+        ("outer", run.name, "inner", "opts.one_items"),  # nested across the worker boundary
+    }
+    assert eventually(lambda: expected <= _span_names(session)), _span_names(session)
     list(flyte.map(one, [1]))
-    assert ("opts.one_map",) in _span_names(session)
+    assert eventually(lambda: ("opts.one_map",) in _span_names(session)), _span_names(session)
 
 
 def test_retries_are_dask_retries(session: Client, tmp_path: Path) -> None:
