@@ -304,12 +304,26 @@ def _length(iterables: tuple[Iterable[Any], ...]) -> int:
     return min(hints) if hints and all(hints) else 0
 
 
+def _start(
+    func: Any, iterables: tuple[Iterable[Any], ...], group_name: str | None, concurrency: int, batch_size: int | None
+) -> tuple[_Target, _Engine | None]:
+    """Check a map's arguments; where task calls are Dask futures, set up its engine in its own group."""
+    target = _Target.of(func)
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 0:
+        raise ValueError(f"map(concurrency={concurrency!r}): use an int >= 0 (0 means no limit)")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"map(batch_size={batch_size!r}): use an int >= 1, or None to size batches automatically")
+    client = _client.current_client() if iterables else None
+    if client is None:
+        return target, None
+    with group(f"{target.task.name}_{group_name or 'map'}"):
+        annotations = dask.get_annotations()
+    engine = _Engine(client, target, zip(*iterables), length=_length(iterables), concurrency=concurrency, batch_size=batch_size, annotations=annotations)
+    return target, engine
+
+
 class _Mapper:
     """``flyte_dask.map``: ``map(fn, *iterables, ...)`` yields; ``map.aio(...)`` is its async iterator."""
-
-    @staticmethod
-    def _group_name(target: _Target, group_name: str | None) -> str:
-        return f"{target.task.name}_{group_name or 'map'}"
 
     def __call__(
         self,
@@ -329,17 +343,10 @@ class _Mapper:
         are packed into Dask tasks of about `target-batch-seconds` of work each
         (``batch_size=`` fixes the size; 1 gives one Dask task per item).
         """
-        target = _Target.of(func)
-        _check_options(concurrency, batch_size)
-        if not iterables:
-            return iter(())
-        client = _client.current_client()
-        if client is None:
+        target, engine = _start(func, iterables, group_name, concurrency, batch_size)
+        if engine is None:
             return _local(target, iterables, return_exceptions)
-        with group(self._group_name(target, group_name)):
-            annotations = dask.get_annotations()
-        engine = _Engine(client, target, zip(*iterables), length=_length(iterables), concurrency=concurrency, batch_size=batch_size, annotations=annotations)
-        return _drive(client, engine, return_exceptions)
+        return _drive(engine, return_exceptions)
 
     async def aio(
         self,
@@ -351,12 +358,8 @@ class _Mapper:
         batch_size: int | None = None,
     ) -> AsyncIterator[Any]:
         """The async iterator form of `map`: ``async for result in flyte.map.aio(fn, items)``."""
-        target = _Target.of(func)
-        _check_options(concurrency, batch_size)
-        if not iterables:
-            return
-        client = _client.current_client()
-        if client is None:
+        target, engine = _start(func, iterables, group_name, concurrency, batch_size)
+        if engine is None:
             for item in zip(*iterables):
                 args, kwargs = target.shape.call(item)
                 try:
@@ -367,35 +370,25 @@ class _Mapper:
                     value = exc
                 yield value
             return
-        with group(self._group_name(target, group_name)):
-            annotations = dask.get_annotations()
-        engine = _Engine(client, target, zip(*iterables), length=_length(iterables), concurrency=concurrency, batch_size=batch_size, annotations=annotations)
         _client.leave_pool_if_on_worker()
         stream = engine.chunks()
         try:
-            while (chunk := await _client.await_on_client_loop(client, _step(stream))) is not None:
+            while (chunk := await _client.await_on_client_loop(engine.client, _step(stream))) is not None:
                 for value in _unwrap(chunk, return_exceptions):
                     yield value
         finally:
-            await _client.await_on_client_loop(client, stream.aclose())
+            await _client.await_on_client_loop(engine.client, stream.aclose())
 
 
-def _check_options(concurrency: int, batch_size: int | None) -> None:
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 0:
-        raise ValueError(f"map(concurrency={concurrency!r}): use an int >= 0 (0 means no limit)")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"map(batch_size={batch_size!r}): use an int >= 1, or None to size batches automatically")
-
-
-def _drive(client: Client, engine: _Engine, return_exceptions: bool) -> Iterator[Any]:
+def _drive(engine: _Engine, return_exceptions: bool) -> Iterator[Any]:
     """The sync front end: step the engine on the client's loop, yield results here."""
     stream = engine.chunks()
     try:
         _client.leave_pool_if_on_worker()
-        while (chunk := _client.schedule_on_client_loop(client, _step(stream)).result()) is not None:
+        while (chunk := _client.schedule_on_client_loop(engine.client, _step(stream)).result()) is not None:
             yield from _unwrap(chunk, return_exceptions)
     finally:
-        _client.schedule_on_client_loop(client, stream.aclose()).result()
+        _client.schedule_on_client_loop(engine.client, stream.aclose()).result()
 
 
 def _local(target: _Target, iterables: tuple[Iterable[Any], ...], return_exceptions: bool) -> Iterator[Any]:
