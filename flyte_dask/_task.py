@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Callable, Generic, ParamSpec, TypeVar
 
+import cloudpickle
 from dask.base import tokenize
 
 from . import _client
@@ -58,18 +59,34 @@ class TaskTemplate(Generic[P, R]):
         self.options = options
         self.name = f"{env_name}.{func.__name__}"
         self.is_async = inspect.iscoroutinefunction(func)
+        self._pickling = False
         functools.update_wrapper(self, func)
         ship_by_value(func)
 
     def __repr__(self) -> str:
         return f"<TaskTemplate {self.name} ({'async' if self.is_async else 'sync'})>"
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_signature", None)
-        state.pop("_hints", None)
-        state.pop("check_args", None)
-        return state
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Ship the function as cloudpickle bytes, made once per task.
+
+        Dask tries the standard pickle first, which writes a function by reference
+        (module and name) and so fails on workers that cannot import that module;
+        cloudpickle writes it by value where `ship_by_value` asked for it. The bytes are
+        made once and each process rebuilds a task once (`_restore`'s cache). A task
+        whose code refers to itself meets itself while its bytes are made: that inner
+        reference is written inline, in the same pickle.
+        """
+        if self._pickling:
+            return (TaskTemplate, (self.func, self.env_name, self.options))
+        return (_restore, (self._shipped, self.env_name, self.options))
+
+    @functools.cached_property
+    def _shipped(self) -> bytes:
+        self._pickling = True
+        try:
+            return cloudpickle.dumps(self.func)
+        finally:
+            self._pickling = False
 
     # -- options -----------------------------------------------------------------
     @property
@@ -164,3 +181,9 @@ class TaskTemplate(Generic[P, R]):
 
     async def _submit_and_await(self, client: Client, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         return await _client.result_async(client, await _client.submit_call_async(client, self, args, kwargs))
+
+
+@functools.lru_cache(maxsize=512)
+def _restore(shipped: bytes, env_name: str, options: TaskOptions) -> TaskTemplate[Any, Any]:
+    """Rebuild a pickled task, once per distinct task in each process."""
+    return TaskTemplate(cloudpickle.loads(shipped), env_name, options)

@@ -66,3 +66,13 @@ def test_sync_chain_inside_a_worker(two_threads: Client) -> None:
 
     chain = seed("sync_chain")
     assert flyte.run(chain.main, 3).outputs()[0] == 8
+
+
+@env.task
+def countdown(n: int) -> int:
+    """A task that calls itself: its pickled code refers to the task being pickled."""
+    return 0 if n == 0 else 1 + countdown(n - 1)
+
+
+def test_a_task_calling_itself(two_threads: Client) -> None:
+    assert flyte.run(countdown, 4).outputs()[0] == 4

@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from distributed import Client
@@ -67,3 +68,28 @@ def test_scheduler_address_from_dask_config(dask_processes: DaskProcesses) -> No
         assert pid_of(1)[0] == 1
     finally:
         flyte.shutdown()
+
+
+UNDECORATED = """
+import flyte_dask as flyte
+
+env = flyte.TaskEnvironment(name="undecorated")
+
+
+def add_one(x: int) -> int:
+    return x + 1
+
+
+add_one_task = env.task(add_one)  # the plain function stays importable by name
+"""
+
+
+def test_task_made_from_a_function_still_named_in_its_module(attached: Client, tmp_path: Path) -> None:
+    """Workers cannot import the script; standard pickle would write the function by name."""
+    from flyte_dask._loader import load_script
+
+    path = tmp_path / "undecorated_pipeline.py"
+    path.write_text(UNDECORATED)
+    module = load_script(path)
+    assert list(flyte.map(module.add_one_task, range(5))) == [1, 2, 3, 4, 5]
+    assert module.add_one_task(41) == 42
