@@ -50,12 +50,20 @@ def flyte2_local(fn: Callable[[int], int], n: int) -> list[int]:
     return flyte2.with_runcontext(mode="local").run(main, n=n).outputs()[0]
 
 
-def ray_remote(fn: Callable[[int], int], n: int) -> list[int]:
-    """The same map as one ``ray.remote`` call per item (Ray started beforehand, not timed)."""
+def ray_remote(fn: Callable[[int], int], n: int, cpus: int) -> tuple[float, list[int]]:
+    """The same map as one ``ray.remote`` call per item, timed after Ray has started and warmed up.
+
+    Ray runs only for its own row: its background processes would slow every Dask row.
+    """
     import ray
 
-    remote = ray.remote(fn)
-    return ray.get([remote.remote(x) for x in range(n)])
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = ray.remote(fn)
+        ray.get([remote.remote(x) for x in range(100)])
+        return timed(lambda: ray.get([remote.remote(x) for x in range(n)]))
+    finally:
+        ray.shutdown()
 
 
 def measure(client: Client, fn: Callable[[int], int], n: int, label: str, args: argparse.Namespace) -> list[Row]:
@@ -79,15 +87,15 @@ def measure(client: Client, fn: Callable[[int], int], n: int, label: str, args: 
         rows.append(Row(label, "raw Dask client.map + gather", n, float("nan"), None, f"skipped above --raw-max {args.raw_max:,}"))
     rows.append(Row(label, "flyte_dask.map auto-batched", n, auto_s, raw_s, "" if raw_s else "baseline (raw skipped)"))
     for name, module, run in (
-        ("Flyte 2 local runner", "flyte", lambda: flyte2_local(fn, n)),
-        ("Ray ray.remote + ray.get", "ray", lambda: ray_remote(fn, n)),
+        ("Flyte 2 local runner", "flyte", lambda: timed(lambda: flyte2_local(fn, n))),
+        ("Ray ray.remote + ray.get", "ray", lambda: ray_remote(fn, n, args.workers * args.threads)),
     ):
         if importlib.util.find_spec(module) is None:
             rows.append(Row(label, name, n, float("nan"), None, f"not installed (pip install -e '.[bench]')"))
         elif n > args.others_max:
             rows.append(Row(label, name, n, float("nan"), None, f"skipped above --others-max {args.others_max:,}"))
         else:
-            seconds, out = timed(run)
+            seconds, out = run()
             assert list(out)[:3] == expected_head
             rows.append(Row(label, name, n, seconds, base))
     return rows
@@ -140,11 +148,6 @@ def main() -> None:
     with LocalCluster(n_workers=args.workers, threads_per_worker=args.threads, dashboard_address=None) as cluster:
         client = flyte.init(Client(cluster))
         list(flyte.map(TASKS[trivial], range(100)))  # warm up workers and code shipping
-        if importlib.util.find_spec("ray") is not None:
-            import ray
-
-            ray.init(num_cpus=args.workers * args.threads, include_dashboard=False, log_to_driver=False)
-            ray.get([ray.remote(trivial).remote(x) for x in range(100)])  # warm up Ray's workers too
         rows: list[Row] = []
         for n in args.sizes:
             rows += measure(client, trivial, n, f"{n:,} trivial", args)

@@ -26,7 +26,7 @@ from distributed import Client, Future, Semaphore, get_client
 from ._cluster import start_local_cluster
 from ._context import current_worker_task
 from ._gpu import can_receive_cuda
-from ._placement import UnsatisfiableResourcesError, placement
+from ._placement import placement
 from ._worker import CallShape, run_batch, run_call
 
 if TYPE_CHECKING:
@@ -185,6 +185,7 @@ def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...],
         held = _cached_results.get(cached)
         if held is not None and held.client is client and held.status in ("pending", "finished"):
             return held
+    where = placement(client, task.name, task.dask_resources)
     try:
         future = client.submit(
             run_call,
@@ -196,10 +197,8 @@ def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...],
             pure=False,
             resources=task.dask_resources or None,
             retries=task.retries or None,
-            **placement(client, task.name, task.dask_resources),
+            **where,
         )
-    except UnsatisfiableResourcesError:
-        raise
     except Exception as exc:
         raise_if_unpicklable(task.name, args, kwargs, exc)
         raise
