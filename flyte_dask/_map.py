@@ -169,8 +169,8 @@ class _Engine:
         batches: list[list[tuple[int, tuple[Any, ...]]]] = []
         limit = self._task_limit()
         if self.semaphore is not None:
-            limit = min(limit, len(self.inflight) + self.leases)
-        if self.concurrency == 0 and len(self.inflight) > limit - max(1, limit // 4):
+            limit = min(limit, len(self.inflight) + self.leases)  # submit as soon as a lease is held
+        elif self.concurrency == 0 and len(self.inflight) > limit - max(1, limit // 4):
             return  # a deep queue is topped up in bulk: fewer, larger graph submissions
         while (
             not self.exhausted

@@ -35,3 +35,13 @@ def test_unknown_task_and_missing_input_are_clear(dask_processes: DaskProcesses)
     assert done.returncode == 2 and "no task named 'nope'" in done.stderr and "main" in done.stderr
     done = flyte_dask("run", "tests/seeds/map_basic.py", "main", "--address", dask_processes.address)
     assert done.returncode == 2 and "--items" in done.stderr
+
+
+def test_gpu_resources_prints_the_flag_or_says_there_is_no_gpu() -> None:
+    from flyte_dask.gpu import probe
+
+    done = flyte_dask("gpu-resources")
+    if probe().devices():
+        assert done.returncode == 0 and done.stdout.startswith("GPU=")
+    else:
+        assert done.returncode == 1 and "NVML sees no GPU" in done.stderr
