@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or an embedded cluster)")
     commands.add_parser(
         "gpu-resources",
-        help="print this machine's GPUs as a `dask worker --resources` value (from NVML)",
+        help="print the visible GPUs as a `dask worker --resources` value, for one worker owning them all (from NVML)",
         description='dask worker ADDRESS --resources "$(flyte-dask gpu-resources)"',
     )
     args, rest = parser.parse_known_args(argv)

@@ -48,17 +48,28 @@ def resources_flag(devices: list[GPUDevice]) -> str:
     return " ".join(f"{name}={count:g}" for name, count in gpu_resources(devices).items())
 
 
+def own_gpu_resources() -> dict[str, float]:
+    """What a one-GPU-per-worker process (dask-cuda's layout) advertises: its first visible GPU.
+
+    dask-cuda gives each worker every GPU in ``CUDA_VISIBLE_DEVICES``, rotated so that
+    the worker's own comes first; CUDA libraries use that one by default.
+    """
+    return gpu_resources(visible_devices()[:1])
+
+
 class GPUResources(WorkerPlugin):
-    """Make running workers advertise the GPUs they see (NVML) as Dask resources.
+    """Make running workers advertise their GPU (NVML) as Dask resources, one GPU per worker.
 
     ``client.register_plugin(GPUResources())``; workers that join later get it too.
+    A worker that owns several GPUs is started with
+    ``--resources "$(flyte-dask gpu-resources)"`` instead.
     Beyond Flyte: Flyte's GPUs come from Kubernetes; here they come from the worker.
     """
 
     name = "flyte-dask-gpu-resources"
 
     async def setup(self, worker: Any) -> None:
-        resources = gpu_resources(visible_devices())
+        resources = own_gpu_resources()
         if resources:
             await worker.set_resources(**resources)
 

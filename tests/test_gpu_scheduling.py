@@ -261,12 +261,13 @@ def test_gpu_telemetry_is_available_from_the_run(gpu: dict[str, str]) -> None:
     assert flyte.run(on_cpu, 1).gpu_usage() == []
 
 
-def test_gpu_resources_plugin_advertises_what_the_probe_sees(no_session: None) -> None:
+def test_gpu_resources_plugin_advertises_the_workers_own_gpu(no_session: None) -> None:
+    """Two GPUs visible (dask-cuda's rotated CUDA_VISIBLE_DEVICES): the worker offers the first."""
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
         client.register_plugin(ProbePlugin(FakeProbe(count=2)))
         client.register_plugin(GPUResources())
         (info,) = client.scheduler_info()["workers"].values()
-        assert info["resources"] == {"GPU": 2, "GPU-H100": 2}
+        assert info["resources"] == {"GPU": 1, "GPU-H100": 1}
 
 
 def test_embedded_cluster_without_dask_cuda_warns(no_session: None) -> None:
