@@ -27,6 +27,7 @@ from ._cluster import start_local_cluster
 from ._context import current_worker_task
 from ._gpu import can_receive_cuda
 from ._placement import placement
+from ._shipping import shipped, unshipped
 from ._worker import CallShape, run_batch, run_call
 
 if TYPE_CHECKING:
@@ -190,8 +191,7 @@ def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...],
         future = client.submit(
             run_call,
             task,
-            args,
-            kwargs,
+            shipped((args, kwargs), task.by_value),
             _needs_host_copy(task),
             key=cached or key or task.new_key(),
             pure=False,
@@ -216,7 +216,7 @@ def submit_batches(
     """
     return client.map(
         functools.partial(run_batch, task, shape, _needs_host_copy(task)),
-        batches,
+        [shipped(columns, task.by_value) for columns in batches],
         key=[task.new_key() for _ in batches],
         pure=False,
         resources=task.dask_resources or None,
@@ -248,7 +248,7 @@ def leave_pool_if_on_worker() -> None:
 def wait(future: Future) -> Any:
     """Block until ``future`` is done and return its value, raising the task's own exception."""
     leave_pool_if_on_worker()
-    return future.result()
+    return unshipped(future.result())
 
 
 def _on_client_loop(client: Client) -> bool:
@@ -277,7 +277,7 @@ async def result_async(client: Client, future: Future) -> Any:
     """Await a Dask future from any event loop; cancelling the await cancels the future."""
     leave_pool_if_on_worker()
     try:
-        return await await_on_client_loop(client, client.gather(future, asynchronous=True))
+        return unshipped(await await_on_client_loop(client, client.gather(future, asynchronous=True)))
     except asyncio.CancelledError:
         future.cancel()
         raise

@@ -24,6 +24,7 @@ from distributed import Client, Future
 from . import _client
 from ._context import group
 from ._placement import placement
+from ._shipping import unshipped
 from ._task import TaskTemplate
 from ._worker import BatchResult, Call, CallShape, Failure
 
@@ -234,7 +235,7 @@ class _Engine:
         ok = [f for f in finished if f.status == "finished"]
         results = await self.client.gather(ok, asynchronous=True) if ok else []
         await self._return_leases(len(finished))
-        for future, result in zip(ok, results):
+        for future, result in zip(ok, [unshipped(r) for r in results]):
             start, _ = self.inflight.pop(future)
             self._observe(result)
             self.done[start] = result.values

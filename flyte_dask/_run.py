@@ -11,6 +11,7 @@ from distributed import Future, span
 
 from . import _client
 from ._gpu import TELEMETRY_TOPIC
+from ._shipping import unshipped
 from ._task import TaskTemplate
 
 _PHASES = {"pending": "RUNNING", "finished": "SUCCEEDED", "error": "FAILED", "cancelled": "ABORTED", "lost": "FAILED"}
@@ -88,7 +89,7 @@ class Run:
 
     def outputs(self) -> RunOutputs:
         """Wait for the run and return its outputs; a failed run raises the task's exception."""
-        return _as_outputs(self.task, self.future.result())
+        return _as_outputs(self.task, unshipped(self.future.result()))
 
 
 def _as_outputs(task: TaskTemplate[Any, Any], value: Any) -> RunOutputs:

@@ -1,10 +1,12 @@
-"""Make task code reach workers that cannot import it.
+"""Make task code, and the data of its calls, reach workers that cannot import it.
 
-Dask pickles task functions with cloudpickle: by value for ``__main__``, by reference
-(module and name) otherwise. A task defined in a script loaded by path, a notebook
-module or a test module is by reference unimportable on workers (and on a remote
-scheduler), so such modules are registered with cloudpickle to travel by value.
-Installed packages (site-packages, the standard library) still travel by reference.
+Dask pickles with the standard pickle first, which writes functions and classes by
+reference (module and name), and switches to cloudpickle only for ``__main__``. A task
+defined in a script loaded by path, a notebook module or a test module is then
+unimportable on workers (and on a remote scheduler). Such modules are registered with
+cloudpickle to travel by value, and the arguments and results of their tasks travel
+as `Shipped` cloudpickle bytes, so instances of their classes arrive too. Installed
+packages (site-packages, the standard library) still travel by reference.
 """
 
 from __future__ import annotations
@@ -26,12 +28,42 @@ def _installed_roots() -> tuple[str, ...]:
     return tuple(os.path.realpath(root) + os.sep for root in roots if root)
 
 
-def ship_by_value(func: Callable[..., Any]) -> None:
-    """Register the module defining ``func`` with cloudpickle's by-value pickling, unless installed."""
+def ship_by_value(func: Callable[..., Any]) -> bool:
+    """Register the module defining ``func`` with cloudpickle's by-value pickling, unless installed.
+
+    Returns whether it did (``__main__``, which Dask already sends by value, is left alone).
+    """
     module = sys.modules.get(getattr(func, "__module__", "") or "")
     if module is None or module.__name__ == "__main__" or module.__name__.startswith("flyte_dask"):
-        return
+        return False
     path = getattr(module, "__file__", None)
     if path and os.path.realpath(path).startswith(_installed_roots()):
-        return
+        return False
     cloudpickle.register_pickle_by_value(module)
+    return True
+
+
+class Shipped:
+    """A value that pickles through cloudpickle, and unpickles as the plain value again.
+
+    Wraps the arguments and results of tasks from by-value modules, so instances of
+    classes defined there (a dataclass in a pipeline script) need no import on arrival.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (cloudpickle.loads, (cloudpickle.dumps(self.value),))
+
+
+def shipped(value: Any, by_value: bool) -> Any:
+    """``value`` as `Shipped` when its task's module travels by value, else as it is."""
+    return Shipped(value) if by_value else value
+
+
+def unshipped(value: Any) -> Any:
+    """The plain value: a `Shipped` that was not pickled (an in-process cluster) is unwrapped."""
+    return value.value if isinstance(value, Shipped) else value

@@ -51,7 +51,7 @@ class TaskTemplate(Generic[P, R]):
     progress bars show e.g. ``my_env.process_item``.
     """
 
-    def __init__(self, func: Callable[P, R], env_name: str, options: TaskOptions) -> None:
+    def __init__(self, func: Callable[P, R], env_name: str, options: TaskOptions, by_value: bool | None = None) -> None:
         if not callable(func):
             raise TypeError(f"@env.task decorates a function, not {type(func).__name__}")
         self.func = func
@@ -61,7 +61,8 @@ class TaskTemplate(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(func)
         self._pickling = False
         functools.update_wrapper(self, func)
-        ship_by_value(func)
+        # Whether the defining module travels by value (then so do call arguments and results).
+        self.by_value = ship_by_value(func) if by_value is None else by_value
 
     def __repr__(self) -> str:
         return f"<TaskTemplate {self.name} ({'async' if self.is_async else 'sync'})>"
@@ -77,8 +78,8 @@ class TaskTemplate(Generic[P, R]):
         reference is written inline, in the same pickle.
         """
         if self._pickling:
-            return (TaskTemplate, (self.func, self.env_name, self.options))
-        return (_restore, (self._shipped, self.env_name, self.options))
+            return (TaskTemplate, (self.func, self.env_name, self.options, self.by_value))
+        return (_restore, (self._shipped, self.env_name, self.options, self.by_value))
 
     @functools.cached_property
     def _shipped(self) -> bytes:
@@ -130,7 +131,7 @@ class TaskTemplate(Generic[P, R]):
             changes["short_name"] = short_name
         if limit is not None:
             changes["limit"] = limit
-        return TaskTemplate(self.func, self.env_name, dataclasses.replace(self.options, **changes))
+        return TaskTemplate(self.func, self.env_name, dataclasses.replace(self.options, **changes), self.by_value)
 
     # -- checks and keys -----------------------------------------------------------
     @functools.cached_property
@@ -184,6 +185,6 @@ class TaskTemplate(Generic[P, R]):
 
 
 @functools.lru_cache(maxsize=512)
-def _restore(shipped: bytes, env_name: str, options: TaskOptions) -> TaskTemplate[Any, Any]:
+def _restore(shipped: bytes, env_name: str, options: TaskOptions, by_value: bool) -> TaskTemplate[Any, Any]:
     """Rebuild a pickled task, once per distinct task in each process."""
-    return TaskTemplate(cloudpickle.loads(shipped), env_name, options)
+    return TaskTemplate(cloudpickle.loads(shipped), env_name, options, by_value)

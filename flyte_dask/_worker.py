@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _gpu
 from ._context import worker_task_scope
+from ._shipping import Shipped, shipped, unshipped
 
 if TYPE_CHECKING:
     from ._task import TaskTemplate
@@ -56,33 +57,34 @@ class BatchResult:
     seconds: float
 
 
-def run_call(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], to_host: bool = False) -> Any:
+def run_call(task: TaskTemplate[Any, Any], call: Call, to_host: bool = False) -> Any:
     """Run one call of ``task`` (the Dask task behind a direct or gathered call).
 
     ``to_host``: the caller has no GPU, so CuPy arrays in the result become NumPy arrays.
     """
+    args, kwargs = unshipped(call)
     with worker_task_scope(), _gpu_task(task, 1):
         if task.is_async:
             value = asyncio.run(_with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name))
         else:
             value = _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
-    return _gpu.to_host(value) if to_host else value
+    return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
 
 
-def run_batch(task: TaskTemplate[Any, Any], shape: CallShape, to_host: bool, columns: list[list[Any]]) -> BatchResult:
+def run_batch(task: TaskTemplate[Any, Any], shape: CallShape, to_host: bool, columns: list[list[Any]]) -> BatchResult | Shipped:
     """Run a batch of mapped calls of ``task`` one after another, each with its own retries.
 
     The batch travels as columns (one list per mapped iterable), which pickle far
     faster than one (args, kwargs) pair per item.
     """
     start = time.perf_counter()
-    calls = [shape.call(item) for item in zip(*columns)]
+    calls = [shape.call(item) for item in zip(*unshipped(columns))]
     with worker_task_scope(), _gpu_task(task, len(calls)):
         if task.is_async:
             values = asyncio.run(_run_async_items(task, calls))
         else:
             values = [_sync_attempts(task, args, kwargs) for args, kwargs in calls]
-    return BatchResult(_gpu.to_host(values) if to_host else values, time.perf_counter() - start)
+    return shipped(BatchResult(_gpu.to_host(values) if to_host else values, time.perf_counter() - start), task.by_value)
 
 
 def _gpu_task(task: TaskTemplate[Any, Any], items: int) -> contextlib.AbstractContextManager[None]:

@@ -10,6 +10,7 @@ import pytest
 from distributed import Client
 
 import flyte_dask as flyte
+from flyte_dask._shipping import unshipped
 from flyte_dask._worker import run_call
 
 from .conftest import max_overlap
@@ -162,4 +163,4 @@ def test_run_aio(session: Client) -> None:
 
 def test_worker_entry_point_is_plain_callable() -> None:
     """The worker entry point runs a task in-process too (what Dask calls on a worker)."""
-    assert run_call(broken, (4,), {}) == 4
+    assert unshipped(run_call(broken, ((4,), {}))) == 4

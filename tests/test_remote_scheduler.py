@@ -93,3 +93,53 @@ def test_task_made_from_a_function_still_named_in_its_module(attached: Client, t
     module = load_script(path)
     assert list(flyte.map(module.add_one_task, range(5))) == [1, 2, 3, 4, 5]
     assert module.add_one_task(41) == 42
+
+
+WITH_CLASSES = """
+from dataclasses import dataclass
+
+import flyte_dask as flyte
+
+env = flyte.TaskEnvironment(name="shapes")
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+@env.task
+def shift(p: Point) -> Point:
+    return Point(p.x + 1, p.y + 1)
+
+
+@env.task
+def walk(start: Point, steps: int) -> Point:
+    for _ in range(steps):
+        start = shift(start)  # nested: a worker receives a Point back from another worker
+    return start
+"""
+
+
+def test_instances_of_classes_from_a_script_loaded_by_path(attached: Client, tmp_path: Path) -> None:
+    from flyte_dask._loader import load_script
+
+    path = tmp_path / "shapes_pipeline.py"
+    path.write_text(WITH_CLASSES)
+    module = load_script(path)
+    assert list(flyte.map(module.shift, [module.Point(0, 0), module.Point(5, 5)])) == [module.Point(1, 1), module.Point(6, 6)]
+    assert flyte.run(module.walk, module.Point(0, 10), 3).outputs()[0] == module.Point(3, 13)
+
+
+def test_in_process_cluster_hands_back_plain_values(no_session: None) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        flyte.init(Client(cluster, set_as_default=False))
+        try:
+            assert pid_of(3)[0] == 3
+            assert list(flyte.map(pid_of, [1, 2]))[1][0] == 2
+            assert flyte.run(fan, 2).outputs()[0][0][0] > 0
+        finally:
+            flyte.shutdown()
