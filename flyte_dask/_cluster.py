@@ -20,6 +20,15 @@ from ._nvml import probe
 GPU_THREADS = 4
 """Threads per GPU worker: enough for ``Resources(gpu=0.25)`` to pack four calls on a GPU."""
 
+CPU_THREADS = 4
+"""Threads per CPU worker process of the embedded cluster.
+
+Every task call holds a worker thread while it runs, awaiting included, so one thread
+per core (Dask's default) would let a 2-core laptop run only two I/O-bound calls at
+once. Four per process overlap waiting calls; pass ``threads_per_worker=1`` to `init`
+for pure-CPU work.
+"""
+
 
 def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -29,17 +38,17 @@ def start_local_cluster(**options: Any) -> Any:
     """Start the embedded cluster; ``options`` go to `LocalCluster` (or `LocalCUDACluster`)."""
     options.setdefault("dashboard_address", ":0")
     devices = probe().devices()
-    if not devices:
-        return LocalCluster(**options)
-    if importlib.util.find_spec("dask_cuda") is None:
+    if devices and importlib.util.find_spec("dask_cuda") is not None:
+        return start_gpu_cluster(len(devices), **options)
+    if devices:
         warnings.warn(
             f"NVML sees {len(devices)} GPU(s) but dask-cuda is not installed, so the embedded cluster has no GPU "
             "workers and GPU tasks cannot run: pip install 'flyte-dask[gpu]'",
             RuntimeWarning,
             stacklevel=3,
         )
-        return LocalCluster(**options)
-    return start_gpu_cluster(len(devices), **options)
+    options.setdefault("threads_per_worker", CPU_THREADS)
+    return LocalCluster(**options)
 
 
 def start_gpu_cluster(n_gpus: int, *, cpu_workers: int = 1, cpu_threads: int | None = None, **options: Any) -> Any:
