@@ -157,13 +157,16 @@ def submit_call(
         leave_pool_if_on_worker()
         sem.acquire()
     try:
-        future = _submit(client, task, args, kwargs, key)
+        future, fresh = _submit(client, task, args, kwargs, key)
     except BaseException:
         if sem is not None:
             sem.release()
         raise
     if sem is not None:
-        future.add_done_callback(lambda _: sem.release())
+        if fresh:
+            future.add_done_callback(lambda _: sem.release())
+        else:  # a cached call that is already under way or done runs nothing new
+            sem.release()
     return future
 
 
@@ -180,12 +183,13 @@ async def _acquire(sem: Semaphore) -> None:
     await sem.acquire()
 
 
-def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None) -> Future:
+def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None) -> tuple[Future, bool]:
+    """The call's future, and whether it is new (False: an identical cached call's)."""
     cached = task.cache_key(args, kwargs)
     if cached:
         held = _cached_results.get(cached)
         if held is not None and held.client is client and held.status in ("pending", "finished"):
-            return held
+            return held, False
     where = placement(client, task.name, task.dask_resources)
     try:
         future = client.submit(
@@ -204,7 +208,7 @@ def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...],
         raise
     if cached:
         _cached_results[cached] = future
-    return future
+    return future, True
 
 
 def submit_batches(
@@ -281,10 +285,3 @@ async def result_async(client: Client, future: Future) -> Any:
     except asyncio.CancelledError:
         future.cancel()
         raise
-
-
-def total_threads(client: Client) -> int:
-    """Worker threads in the cluster right now (at least 1), from the client's cached view."""
-    workers = client.scheduler_info(n_workers=-1).get("workers", {})
-    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
-

@@ -23,7 +23,7 @@ from distributed import Client, Future
 
 from . import _client
 from ._context import group
-from ._placement import placement
+from ._placement import placement, total_threads
 from ._shipping import unshipped
 from ._task import TaskTemplate
 from ._worker import BatchResult, Call, CallShape, Failure
@@ -104,7 +104,7 @@ class _Engine:
         self.concurrency = concurrency
         self.fixed_batch = batch_size
         self.annotations = annotations
-        self.threads = _client.total_threads(client)
+        self.threads = total_threads(client)
         # With a known length, at least four batches per thread, so every thread gets work.
         self.spread = math.ceil(length / (4 * self.threads)) if length else 0
         task = target.task

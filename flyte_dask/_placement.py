@@ -33,19 +33,31 @@ class UnsatisfiableResourcesError(RuntimeError):
 class _View:
     fetched: float
     offers: dict[str, dict[str, float]]
+    threads: int
 
 
 _views: weakref.WeakKeyDictionary[Client, _View] = weakref.WeakKeyDictionary()
 
 
-def _offers(client: Client, max_age: float = _FRESH_SECONDS) -> dict[str, dict[str, float]]:
-    """Each worker's advertised resources, from a view at most ``max_age`` seconds old."""
+def _view(client: Client, max_age: float = _FRESH_SECONDS) -> _View:
+    """The cluster's workers as the scheduler last told, at most ``max_age`` seconds ago."""
     view = _views.get(client)
     if view is None or time.monotonic() - view.fetched > max_age:
         workers = client.scheduler_info(n_workers=-1).get("workers", {})
-        view = _View(time.monotonic(), {address: dict(w.get("resources") or {}) for address, w in workers.items()})
+        offers = {address: dict(w.get("resources") or {}) for address, w in workers.items()}
+        view = _View(time.monotonic(), offers, max(1, sum(int(w.get("nthreads", 1)) for w in workers.values())))
         _views[client] = view
-    return view.offers
+    return view
+
+
+def _offers(client: Client, max_age: float = _FRESH_SECONDS) -> dict[str, dict[str, float]]:
+    """Each worker's advertised resources."""
+    return _view(client, max_age).offers
+
+
+def total_threads(client: Client) -> int:
+    """Worker threads in the cluster (at least 1), from a view at most a second old."""
+    return _view(client).threads
 
 
 def _meets(offer: dict[str, float], request: dict[str, float]) -> bool:
