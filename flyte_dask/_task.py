@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import threading
 import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Callable, Generic, ParamSpec, TypeVar
@@ -59,7 +60,7 @@ class TaskTemplate(Generic[P, R]):
         self.options = options
         self.name = f"{env_name}.{func.__name__}"
         self.is_async = inspect.iscoroutinefunction(func)
-        self._pickling = False
+        self._pickling_in: int | None = None  # the thread making `_shipped`, while it does
         functools.update_wrapper(self, func)
         # Whether the defining module travels by value (then so do call arguments and results).
         self.by_value = ship_by_value(func) if by_value is None else by_value
@@ -77,17 +78,17 @@ class TaskTemplate(Generic[P, R]):
         whose code refers to itself meets itself while its bytes are made: that inner
         reference is written inline, in the same pickle.
         """
-        if self._pickling:
+        if self._pickling_in == threading.get_ident():
             return (TaskTemplate, (self.func, self.env_name, self.options, self.by_value))
         return (_restore, (self._shipped, self.env_name, self.options, self.by_value))
 
     @functools.cached_property
     def _shipped(self) -> bytes:
-        self._pickling = True
+        self._pickling_in = threading.get_ident()
         try:
             return cloudpickle.dumps(self.func)
         finally:
-            self._pickling = False
+            self._pickling_in = None
 
     # -- options -----------------------------------------------------------------
     @property
