@@ -91,7 +91,7 @@ def measure(client: Client, fn: Callable[[int], int], n: int, label: str, args: 
         ("Ray ray.remote + ray.get", "ray", lambda: ray_remote(fn, n, args.workers * args.threads)),
     ):
         if importlib.util.find_spec(module) is None:
-            rows.append(Row(label, name, n, float("nan"), None, f"not installed (pip install -e '.[bench]')"))
+            rows.append(Row(label, name, n, float("nan"), None, "not installed (pip install -e '.[bench]')"))
         elif n > args.others_max:
             rows.append(Row(label, name, n, float("nan"), None, f"skipped above --others-max {args.others_max:,}"))
         else:

@@ -127,13 +127,13 @@ class CallChecker:
         self.plain = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
         self.max_args = len(params)
         self.min_args = sum(1 for p in params if p.default is inspect.Parameter.empty)
-        self.checks = [(p.name, _fast_check(hints.get(p.name, inspect.Parameter.empty))) for p in params]
+        self.checks = [_fast_check(hints.get(p.name, inspect.Parameter.empty)) for p in params]
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if kwargs or not self.plain or not self.min_args <= len(args) <= self.max_args:
             bind_checked(self.task_name, self.signature, self.hints, args, kwargs)
             return
-        for (name, check), value in zip(self.checks, args):
+        for check, value in zip(self.checks, args):
             if check is not None and check(value) is not None:
                 bind_checked(self.task_name, self.signature, self.hints, args, kwargs)  # raises the full message
 
