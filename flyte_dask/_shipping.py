@@ -11,10 +11,13 @@ packages (site-packages, the standard library) still travel by reference.
 
 from __future__ import annotations
 
+import io
 import os
 import site
 import sys
 import sysconfig
+import types
+from collections import ChainMap
 from functools import cache
 from typing import Any, Callable
 
@@ -43,6 +46,37 @@ def ship_by_value(func: Callable[..., Any]) -> bool:
     return True
 
 
+def _rebuild_code(ctor: Any, args: tuple[Any, ...], filename: str) -> types.CodeType:
+    return ctor(*args).replace(co_filename=filename)
+
+
+def _reduce_code(code: types.CodeType) -> tuple[Any, ...]:
+    """cloudpickle's reduction of a code object, with the file name put back.
+
+    cloudpickle 3.1.3 writes every by-value code object as ``<dynamic-code>``, so a
+    remote traceback would lose the user's file, line text and source. Nested code
+    objects (inner functions, lambdas) pass through here too.
+    """
+    ctor, args = _CLOUDPICKLE_CODE_REDUCER(code)
+    return _rebuild_code, (ctor, args, code.co_filename)
+
+
+_CLOUDPICKLE_CODE_REDUCER = cloudpickle.Pickler.dispatch_table[types.CodeType]
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle, keeping each code object's ``co_filename`` (see `_reduce_code`)."""
+
+    dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
+
+
+def dumps(value: Any) -> bytes:
+    """cloudpickle ``value`` so that functions shipped by value keep their file names."""
+    with io.BytesIO() as buffer:
+        _Pickler(buffer, protocol=cloudpickle.DEFAULT_PROTOCOL).dump(value)
+        return buffer.getvalue()
+
+
 class Shipped:
     """A value that pickles through cloudpickle, and unpickles as the plain value again.
 
@@ -56,7 +90,7 @@ class Shipped:
         self.value = value
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (cloudpickle.loads, (cloudpickle.dumps(self.value),))
+        return (cloudpickle.loads, (dumps(self.value),))
 
 
 def shipped(value: Any, by_value: bool) -> Any:

@@ -23,7 +23,7 @@ from . import _client
 from ._limits import ClusterLimit
 from ._options import Cache, CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
 from ._resources import Resources
-from ._shipping import ship_by_value
+from ._shipping import dumps, ship_by_value
 from ._typecheck import CallChecker, resolved_hints
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class TaskTemplate(Generic[P, R]):
     def _shipped(self) -> bytes:
         self._pickling_in = threading.get_ident()
         try:
-            return cloudpickle.dumps(self.func)
+            return dumps(self.func)
         finally:
             self._pickling_in = None
 
