@@ -2,33 +2,35 @@
 
 The driver holds one session (`init`), a synchronous `distributed.Client` whose event
 loop runs in its own thread. Code running inside a task on a worker uses the worker's
-client (`distributed.get_client`). Async code awaits futures by running the client's
-asynchronous API (``client.gather(..., asynchronous=True)``) on the client's loop and
-awaiting that from its own loop, so any event loop can await Dask futures without
-blocking the client.
+client (`distributed.get_client`, one per worker process). Async code awaits futures by
+running the client's asynchronous API (``client.gather(..., asynchronous=True)``) on the
+client's loop through `_bridge`, so any event loop can await Dask futures without
+blocking the client, and the client's loop never runs user code.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import concurrent.futures
 import functools
 import threading
-from collections.abc import Coroutine
+import weakref
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import cloudpickle
 import dask
-from distributed import Client, Future, Semaphore, get_client
+from distributed import Client, Future, Semaphore, Worker, get_client
 
+from . import _bridge
+from ._calls import CallShape
 from ._cluster import start_local_cluster
 from ._context import current_worker_task
 from ._gpu import can_receive_cuda
+from ._orchestration import ResourceReleasePlugin
 from ._placement import placement
 from ._shipping import shipped, unshipped
-from ._worker import CallShape, run_batch, run_call
+from ._worker import run_batch, run_batch_async, run_call, run_call_async
 
 if TYPE_CHECKING:
     from ._task import TaskTemplate
@@ -88,6 +90,7 @@ def init(address: str | Client | Any | None = None, *, timeout: float = DEFAULT_
             _session = Session(client=Client(cluster, set_as_default=False), cluster=cluster)
         else:
             _session = Session(client=_connect(address, timeout), cluster=None)
+        _session.client.register_plugin(ResourceReleasePlugin())
         return _session.client
 
 
@@ -116,10 +119,17 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
+_worker_clients: weakref.WeakKeyDictionary[Worker, Client] = weakref.WeakKeyDictionary()
+
+
 def current_client() -> Client | None:
     """The client task calls go through here, or None where tasks run as plain Python."""
-    if current_worker_task() is not None:
-        return get_client()
+    state = current_worker_task()
+    if state is not None:
+        client = _worker_clients.get(state.worker)
+        if client is None:
+            client = _worker_clients[state.worker] = get_client()
+        return client
     session = _session
     return session.client if session is not None else None
 
@@ -154,7 +164,7 @@ def submit_call(
     """
     sem = task.options.limit.semaphore(client) if task.options.limit else None
     if sem is not None and not leased:
-        leave_pool_if_on_worker()
+        orchestrate_if_on_worker()
         sem.acquire()
     try:
         future, fresh = _submit(client, task, args, kwargs, key)
@@ -173,14 +183,29 @@ def submit_call(
 async def submit_call_async(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future:
     """`submit_call` for async callers: waiting for a `ClusterLimit` lease does not block their loop."""
     if task.options.limit:
-        sem = task.options.limit.semaphore(client)
-        await await_on_client_loop(client, _acquire(sem))
+        await acquire_lease(client, task.options.limit.semaphore(client))
         return submit_call(client, task, args, kwargs, leased=True)
     return submit_call(client, task, args, kwargs)
 
 
-async def _acquire(sem: Semaphore) -> None:
-    await sem.acquire()
+async def acquire_lease(client: Client, sem: Semaphore, timeout: float | None = None) -> bool:
+    """Take one lease of ``sem`` from any event loop; False if none came within ``timeout``."""
+    return await _bridge.await_on(client.loop.asyncio_loop, _acquire(sem, timeout))
+
+
+async def release_leases(client: Client, sem: Semaphore, count: int) -> None:
+    """Return ``count`` leases of ``sem`` from any event loop."""
+    if count:
+        await _bridge.await_on(client.loop.asyncio_loop, _release(sem, count))
+
+
+async def _acquire(sem: Semaphore, timeout: float | None) -> bool:
+    return bool(await sem.acquire(timeout=timeout))
+
+
+async def _release(sem: Semaphore, count: int) -> None:
+    for _ in range(count):
+        await sem.release()
 
 
 def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None) -> tuple[Future, bool]:
@@ -191,13 +216,16 @@ def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...],
         if held is not None and held.client is client and held.status in ("pending", "finished"):
             return held, False
     where = placement(client, task.name, task.dask_resources)
+    key = cached or key or task.new_key()
+    extra = (key,) if task.is_async else ()
     try:
         future = client.submit(
-            run_call,
+            run_call_async if task.is_async else run_call,
             task,
             shipped((args, kwargs), task.by_value),
             _needs_host_copy(task),
-            key=cached or key or task.new_key(),
+            *extra,
+            key=key,
             pure=False,
             resources=task.dask_resources or None,
             retries=task.retries or None,
@@ -212,20 +240,31 @@ def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...],
 
 
 def submit_batches(
-    client: Client, task: TaskTemplate[Any, Any], shape: CallShape, batches: list[list[list[Any]]], where: dict[str, Any]
+    client: Client, task: TaskTemplate[Any, Any], shape: CallShape, batches: list[list[list[Any]]], where: Sequence[dict[str, Any]], concurrency: int = 0
 ) -> list[Future]:
-    """Submit each batch of mapped items (as columns) as one Dask future (see `_worker.run_batch`).
+    """Submit each batch of calls (as columns) as one Dask future (see `_worker.run_batch`).
 
-    ``where`` is the batch's `placement`, worked out once per map.
+    ``where[i]`` is batch i's placement. Batches placed alike go in one graph
+    submission. ``concurrency`` bounds the items of one async batch running at once.
     """
-    return client.map(
-        functools.partial(run_batch, task, shape, _needs_host_copy(task)),
-        [shipped(columns, task.by_value) for columns in batches],
-        key=[task.new_key() for _ in batches],
-        pure=False,
-        resources=task.dask_resources or None,
-        **where,
-    )
+    keys = [task.new_key() for _ in batches]
+    if task.is_async:
+        func: Any = functools.partial(run_batch_async, task, shape, _needs_host_copy(task), concurrency)
+    else:
+        func = functools.partial(run_batch, task, shape, _needs_host_copy(task))
+    groups: dict[str, list[int]] = {}
+    for index, restriction in enumerate(where):
+        groups.setdefault(repr(sorted(restriction.items())), []).append(index)
+    futures: list[Future | None] = [None] * len(batches)
+    for indices in groups.values():
+        columns = [shipped(batches[i], task.by_value) for i in indices]
+        extra = ([keys[i] for i in indices],) if task.is_async else ()
+        submitted = client.map(
+            func, columns, *extra, key=[keys[i] for i in indices], pure=False, resources=task.dask_resources or None, **where[indices[0]]
+        )
+        for i, future in zip(indices, submitted):
+            futures[i] = future
+    return futures  # type: ignore[return-value]
 
 
 def raise_if_unpicklable(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], cause: BaseException) -> None:
@@ -242,46 +281,36 @@ def raise_if_unpicklable(task_name: str, args: tuple[Any, ...], kwargs: dict[str
             ) from cause
 
 
-def leave_pool_if_on_worker() -> None:
-    """Before blocking on a nested call, free this worker thread's slot (see `WorkerTask`)."""
+def orchestrate_if_on_worker() -> None:
+    """Before a task waits on a call it made, give up its thread slot and resources (see `WorkerTask`)."""
     state = current_worker_task()
     if state is not None:
-        state.leave_pool()
+        state.orchestrate()
 
 
-def wait(future: Future) -> Any:
+def wait(client: Client, future: Future) -> Any:
     """Block until ``future`` is done and return its value, raising the task's own exception."""
-    leave_pool_if_on_worker()
-    return unshipped(future.result())
+    orchestrate_if_on_worker()
+    return unshipped(_bridge.wait_on(client.loop.asyncio_loop, client.gather(future, asynchronous=True)))
 
 
-def _on_client_loop(client: Client) -> bool:
-    try:
-        return asyncio.get_running_loop() is client.loop.asyncio_loop
-    except RuntimeError:
-        return False
+async def gather(client: Client, futures: Any, errors: str = "raise") -> Any:
+    """Await the results of Dask ``futures`` (one or a list) from any event loop."""
+    return await _bridge.await_on(client.loop.asyncio_loop, client.gather(futures, errors=errors, asynchronous=True))
 
 
-def schedule_on_client_loop(client: Client, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-    """Run ``coro`` on the client's event loop from another thread; returns a thread-safe future."""
-    if _on_client_loop(client):
-        coro.close()
-        raise RuntimeError("a blocking flyte_dask call was made on the Dask client's own event loop; use the .aio form")
-    return asyncio.run_coroutine_threadsafe(coro, client.loop.asyncio_loop)
-
-
-async def await_on_client_loop(client: Client, coro: Coroutine[Any, Any, T]) -> T:
-    """Await ``coro`` running on the client's event loop from whichever loop is running here."""
-    if _on_client_loop(client):
-        return await coro
-    return await asyncio.wrap_future(schedule_on_client_loop(client, coro))
+async def cancel(client: Client, futures: list[Future]) -> None:
+    """Cancel ``futures`` on the cluster, from any event loop."""
+    if futures:
+        await _bridge.await_on(client.loop.asyncio_loop, client.cancel(futures, asynchronous=True))
 
 
 async def result_async(client: Client, future: Future) -> Any:
-    """Await a Dask future from any event loop; cancelling the await cancels the future."""
-    leave_pool_if_on_worker()
+    """Await one Dask future from any event loop; cancelling the await cancels the future."""
+    orchestrate_if_on_worker()
     try:
-        return unshipped(await await_on_client_loop(client, client.gather(future, asynchronous=True)))
-    except asyncio.CancelledError:
-        future.cancel()
+        return unshipped(await gather(client, future))
+    except BaseException:
+        if not future.done():
+            future.cancel()
         raise

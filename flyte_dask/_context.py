@@ -12,28 +12,40 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from distributed import secede, span
+
+from ._orchestration import release_resources
 
 
 @dataclass
 class WorkerTask:
-    """State of one task execution on a Dask worker, for the calls it makes.
+    """One task execution on a Dask worker, as seen by the calls it makes.
 
-    A task that calls other tasks becomes an orchestrator: before it first waits on a
-    nested call it leaves the worker's thread pool (`distributed.secede`, a Dask
-    long-running task), so trees of nested calls of any depth never deadlock however
-    few threads the cluster has. It stays out of the pool until it returns.
+    A task that calls other tasks becomes an orchestrator. Before it first waits on a
+    nested call it gives up what it holds: a sync task leaves the worker's thread pool
+    (`distributed.secede`) and an async task has held no thread slot from the start; both
+    give back their resources (`_orchestration`), so a GPU parent never blocks its GPU
+    children and trees of any depth never deadlock, however few threads the cluster has.
     """
 
+    key: Any
+    worker: Any
+    is_async: bool = False
     pool_thread: int = field(default_factory=threading.get_ident)
-    seceded: bool = False
+    orchestrating: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def leave_pool(self) -> None:
-        """Secede from the worker's thread pool once, from the thread that runs the task."""
-        if not self.seceded and threading.get_ident() == self.pool_thread:
+    def orchestrate(self) -> None:
+        """Give up the thread slot (sync tasks, from their own thread) and the resources, once."""
+        with self._lock:
+            if self.orchestrating:
+                return
+            self.orchestrating = True
+        if not self.is_async and threading.get_ident() == self.pool_thread:
             secede()
-            self.seceded = True
+        release_resources(self.worker, self.key)
 
 
 _worker_task: contextvars.ContextVar[WorkerTask | None] = contextvars.ContextVar("flyte_dask_worker_task", default=None)
@@ -45,9 +57,9 @@ def current_worker_task() -> WorkerTask | None:
 
 
 @contextmanager
-def worker_task_scope() -> Iterator[WorkerTask]:
-    """Mark the current thread as running a task on a worker, for nested calls."""
-    state = WorkerTask()
+def worker_task_scope(key: Any, worker: Any, is_async: bool = False) -> Iterator[WorkerTask]:
+    """Mark the code run inside as task ``key`` executing on ``worker``, for the calls it makes."""
+    state = WorkerTask(key, worker, is_async)
     token = _worker_task.set(state)
     try:
         yield state

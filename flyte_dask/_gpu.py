@@ -93,7 +93,7 @@ def to_host(value: Any) -> Any:
 
 
 @contextmanager
-def telemetry(task_name: str, items: int = 1) -> Iterator[None]:
+def telemetry(task_name: str, key: Any, items: int = 1) -> Iterator[None]:
     """Around a GPU task on a worker: sample its GPU memory, then log where it ran and its peak."""
     devices = visible_devices()
     if not devices:
@@ -126,7 +126,7 @@ def telemetry(task_name: str, items: int = 1) -> Iterator[None]:
         worker.log_event(
             TELEMETRY_TOPIC,
             {
-                "key": str(worker.get_current_task()),
+                "key": str(key),
                 "task": task_name,
                 "items": items,
                 "worker": worker.address,

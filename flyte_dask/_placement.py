@@ -5,6 +5,12 @@ clusters), then fails with an error naming what was asked and what the cluster o
 instead of sitting forever in Dask's ``no-worker`` state. CPU-only work is given the
 CPU-only workers as a loose restriction (``allow_other_workers=True``): Dask uses GPU
 workers for it only when no CPU-only worker exists.
+
+Dask queues only unrestricted tasks on its scheduler (dask/distributed#8177): restricted
+ones are assigned at once, and several can land on one busy worker while another sits
+idle. So a fan-out of restricted work (GPU work, or CPU work on a cluster that also has
+GPU workers) is planned with `Slots`: each batch goes to the eligible worker with the
+most free slots, and no more are in flight than those workers can run.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class _View:
     fetched: float
     offers: dict[str, dict[str, float]]
     threads: int
+    threads_by_worker: dict[str, int]
 
 
 _views: weakref.WeakKeyDictionary[Client, _View] = weakref.WeakKeyDictionary()
@@ -45,7 +52,8 @@ def _view(client: Client, max_age: float = _FRESH_SECONDS) -> _View:
     if view is None or time.monotonic() - view.fetched > max_age:
         workers = client.scheduler_info(n_workers=-1).get("workers", {})
         offers = {address: dict(w.get("resources") or {}) for address, w in workers.items()}
-        view = _View(time.monotonic(), offers, max(1, sum(int(w.get("nthreads", 1)) for w in workers.values())))
+        threads = {address: int(w.get("nthreads", 1)) for address, w in workers.items()}
+        view = _View(time.monotonic(), offers, max(1, sum(threads.values())), threads)
         _views[client] = view
     return view
 
@@ -85,6 +93,57 @@ def placement(client: Client, task_name: str, request: dict[str, float]) -> dict
     if gpu_workers and cpu_workers:
         return {"workers": cpu_workers, "allow_other_workers": True}
     return {}
+
+
+@dataclass
+class Slots:
+    """Where one fan-out puts its Dask tasks, when Dask's own queuing cannot (see the module doc).
+
+    ``capacity`` maps each eligible worker to how many of these tasks it runs at once;
+    ``restriction`` is the placement every task keeps besides its pick.
+    """
+
+    capacity: dict[str, int]
+    restriction: dict[str, Any]
+
+    @property
+    def total(self) -> int:
+        """Tasks all eligible workers run at once."""
+        return sum(self.capacity.values())
+
+    def pick(self, load: dict[str, int]) -> dict[str, Any]:
+        """Placement for one more task, given how many of ours each worker runs: the freest worker."""
+        if not self.capacity:
+            return self.restriction
+        address = max(self.capacity, key=lambda a: (self.capacity[a] - load.get(a, 0)) / self.capacity[a])
+        return {"workers": [address], "allow_other_workers": True}
+
+
+def slots(client: Client, task_name: str, request: dict[str, float], is_async: bool) -> Slots | None:
+    """The `Slots` of a fan-out asking for ``request``, or None where Dask's queuing places it well.
+
+    Sync tasks are bounded by worker threads and by the resources they ask for; async
+    tasks hold no thread, so only by resources.
+    """
+    restriction = placement(client, task_name, request)
+    if not request and not restriction:
+        return None  # unrestricted CPU work: Dask's scheduler queues it onto free threads
+    view = _view(client)
+    if request:
+        eligible = [a for a, offer in view.offers.items() if _meets(offer, request)]
+    else:
+        eligible = list(restriction["workers"])
+    capacity = {}
+    for address in eligible:
+        fits = [int(view.offers[address].get(name, 0) / amount + 1e-9) for name, amount in request.items() if amount > 0]
+        if not is_async:
+            fits.append(view.threads_by_worker.get(address, 1))
+        capacity[address] = max(1, min(fits)) if fits else _UNBOUNDED
+    return Slots(capacity, restriction)
+
+
+_UNBOUNDED = 1 << 20
+"""Capacity of a worker for tasks that hold neither threads nor resources (async CPU work)."""
 
 
 def _wait_for_offer(client: Client, task_name: str, request: dict[str, float], offers: dict[str, dict[str, float]]) -> None:

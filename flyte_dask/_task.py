@@ -14,20 +14,17 @@ import inspect
 import threading
 import uuid
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, Callable, Generic, ParamSpec, TypeVar
+from typing import Any, Callable, Generic, ParamSpec, TypeVar
 
 import cloudpickle
 from dask.base import tokenize
 
-from . import _client
+from ._controller import current_controller
 from ._limits import ClusterLimit
 from ._options import Cache, CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
 from ._resources import Resources
 from ._shipping import dumps, ship_by_value
 from ._typecheck import CallChecker, resolved_hints
-
-if TYPE_CHECKING:
-    from distributed import Client
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -161,28 +158,15 @@ class TaskTemplate(Generic[P, R]):
 
     # -- calling -------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        client = _client.current_client()
-        if client is None:
-            return self.func(*args, **kwargs)
-        self.check_args(args, kwargs)
+        """A sync task's call returns its value; an async task's call returns an awaitable."""
+        controller = current_controller()
         if self.is_async:
-            return self._submit_and_await(client, args, kwargs)  # type: ignore[return-value]
-        return _client.wait(_client.submit_call(client, self, args, kwargs))
+            return controller.call_async(self, args, kwargs)  # type: ignore[return-value]
+        return controller.call(self, args, kwargs)  # type: ignore[no-any-return]
 
     def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         """The awaitable form of a call, for sync and async tasks alike."""
-        client = _client.current_client()
-        if client is None:
-            return self._local_aio(args, kwargs)
-        self.check_args(args, kwargs)
-        return self._submit_and_await(client, args, kwargs)
-
-    async def _local_aio(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        result = self.func(*args, **kwargs)
-        return await result if self.is_async else result  # type: ignore[misc]
-
-    async def _submit_and_await(self, client: Client, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        return await _client.result_async(client, await _client.submit_call_async(client, self, args, kwargs))
+        return current_controller().call_async(self, args, kwargs)
 
 
 @functools.lru_cache(maxsize=512)

@@ -1,99 +1,140 @@
-"""What runs inside a Dask task on a worker: one task call, or a batch of mapped calls.
+"""What runs inside a Dask task on a worker: one task call, or a batch of calls.
 
-Both mark the thread as a worker task (so calls the user's function makes become
-nested Dask futures), run async functions on a private event loop in the worker
-thread, and apply the task's timeout. A batch keeps every per-item guarantee: each
-item is retried on its own and its exception is returned in its place.
+Sync tasks run in Dask's thread pool, as any Dask task does. Async tasks are
+coroutines: their Dask task leaves its thread slot at once (a Dask long-running task)
+and the user's coroutine runs on flyte_dask's task loop (`_bridge.task_loop`), a thread
+of its own beside Dask's loop, so awaiting holds no thread and blocking user code
+cannot stall the worker. A batch keeps every per-item guarantee: each item is retried
+on its own and its exception is returned in its place; async items run concurrently.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
-from . import _gpu
+import dask
+from distributed import get_worker
+from distributed.worker_state_machine import SecedeEvent
+
+from . import _bridge, _gpu
+from ._calls import BatchResult, Call, CallShape, Failure
 from ._context import worker_task_scope
 from ._shipping import Shipped, shipped, unshipped
 
 if TYPE_CHECKING:
     from ._task import TaskTemplate
 
-Call = tuple[tuple[Any, ...], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class CallShape:
-    """How a mapped item becomes a call: what a `functools.partial` fixed, and which parameter the item fills."""
-
-    args: tuple[Any, ...] = ()
-    keywords: dict[str, Any] = field(default_factory=dict)
-    mapped_name: str | None = None
-
-    def call(self, item: tuple[Any, ...]) -> Call:
-        """The (args, kwargs) of one call, from one zipped item of the mapped iterables."""
-        if self.mapped_name is None:
-            return item, {}
-        return self.args, {**self.keywords, self.mapped_name: item[0]}
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A mapped item's exception, carried back in its place (its traceback travels with it)."""
-
-    error: BaseException
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """The outcome of each item of a batch, in order, and the batch's compute time."""
-
-    values: list[Any]
-    seconds: float
+dask.config.update_defaults({"flyte-dask": {"worker": {"max-async-calls": 10_000}}})
 
 
 def run_call(task: TaskTemplate[Any, Any], call: Call, to_host: bool = False) -> Any:
-    """Run one call of ``task`` (the Dask task behind a direct or gathered call).
+    """Run one call of a sync ``task`` in a worker thread (the Dask task behind a direct call).
 
     ``to_host``: the caller has no GPU, so CuPy arrays in the result become NumPy arrays.
     """
     args, kwargs = unshipped(call)
-    with worker_task_scope(), _gpu_task(task, 1):
-        if task.is_async:
-            value = asyncio.run(_with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name))
-        else:
-            value = _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
+    worker = get_worker()
+    key = worker.get_current_task()
+    with worker_task_scope(key, worker), _gpu_task(task, key, 1):
+        value = _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
+    return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
+
+
+async def run_call_async(task: TaskTemplate[Any, Any], call: Call, to_host: bool, key: Any) -> Any:
+    """Run one call of an async ``task``: a Dask coroutine task that holds no thread slot."""
+    args, kwargs = unshipped(call)
+    worker = _leave_slot(key)
+
+    async def body() -> Any:
+        async with _async_slot():
+            with worker_task_scope(key, worker, is_async=True), _gpu_task(task, key, 1):
+                return await _with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name)
+
+    value = await _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context())
     return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
 
 
 def run_batch(task: TaskTemplate[Any, Any], shape: CallShape, to_host: bool, columns: list[list[Any]]) -> BatchResult | Shipped:
-    """Run a batch of mapped calls of ``task`` one after another, each with its own retries.
+    """Run a batch of calls of a sync ``task`` one after another, each with its own retries.
 
     The batch travels as columns (one list per mapped iterable), which pickle far
     faster than one (args, kwargs) pair per item.
     """
     start = time.perf_counter()
     calls = [shape.call(item) for item in zip(*unshipped(columns))]
-    with worker_task_scope(), _gpu_task(task, len(calls)):
-        if task.is_async:
-            values = asyncio.run(_run_async_items(task, calls))
-        else:
-            values = [_sync_attempts(task, args, kwargs) for args, kwargs in calls]
+    worker = get_worker()
+    key = worker.get_current_task()
+    with worker_task_scope(key, worker), _gpu_task(task, key, len(calls)):
+        values = [_sync_attempts(task, args, kwargs) for args, kwargs in calls]
     return shipped(BatchResult(_gpu.to_host(values) if to_host else values, time.perf_counter() - start), task.by_value)
 
 
-def _gpu_task(task: TaskTemplate[Any, Any], items: int) -> contextlib.AbstractContextManager[None]:
-    """GPU telemetry around a task that asked for a GPU; nothing for CPU tasks."""
-    return _gpu.telemetry(task.name, items) if task.resources.gpu_count else contextlib.nullcontext()
+async def run_batch_async(
+    task: TaskTemplate[Any, Any], shape: CallShape, to_host: bool, concurrency: int, columns: list[list[Any]], key: Any
+) -> BatchResult | Shipped:
+    """Run a batch of calls of an async ``task`` concurrently on the task loop (at most
+    ``concurrency`` at once when it is above 0), each with its own retries.
+
+    The batch's `BatchResult.seconds` is the time its items spent running on the loop,
+    not awaiting: what they cost the worker.
+    """
+    calls = [shape.call(item) for item in zip(*unshipped(columns))]
+    worker = _leave_slot(key)
+    busy = [0.0]
+
+    async def body() -> list[Any]:
+        limit = asyncio.Semaphore(concurrency) if concurrency > 0 else contextlib.nullcontext()
+
+        async def one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            async with limit, _async_slot():
+                return await _async_attempts(task, args, kwargs, busy)
+
+        with worker_task_scope(key, worker, is_async=True), _gpu_task(task, key, len(calls)):
+            return list(await asyncio.gather(*[one(args, kwargs) for args, kwargs in calls]))
+
+    values = await _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context())
+    return shipped(BatchResult(_gpu.to_host(values) if to_host else values, busy[0]), task.by_value)
+
+
+def _leave_slot(key: Any) -> Any:
+    """Turn the running coroutine task ``key`` into a Dask long-running task; return its worker.
+
+    The worker's thread slot opens for other work at once (the same state-machine event
+    that `distributed.secede` sends); the task keeps its resources (a GPU) until it
+    returns or starts orchestrating.
+    """
+    worker = get_worker()
+    worker.loop.add_callback(worker.handle_stimulus, SecedeEvent(key=key, compute_duration=0.0, stimulus_id=f"flyte-dask-async-{time.time()}"))
+    return worker
+
+
+_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _async_slot() -> asyncio.Semaphore:
+    """The bound on async calls running at once in this worker process (``flyte-dask.worker.max-async-calls``)."""
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        slot = _slots[loop] = asyncio.Semaphore(int(dask.config.get("flyte-dask.worker.max-async-calls")))
+    return slot
+
+
+def _gpu_task(task: TaskTemplate[Any, Any], key: Any, items: int) -> contextlib.AbstractContextManager[None]:
+    """GPU telemetry around Dask task ``key`` of a task that asked for a GPU; nothing for CPU tasks."""
+    return _gpu.telemetry(task.name, key, items) if task.resources.gpu_count else contextlib.nullcontext()
 
 
 def _sync_attempts(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """One mapped item, tried up to ``retries + 1`` times; the last exception becomes a `Failure`."""
+    """One item, tried up to ``retries + 1`` times; the last exception becomes a `Failure`."""
     for remaining in range(task.retries, -1, -1):
         try:
             return _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
@@ -103,19 +144,34 @@ def _sync_attempts(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: 
     raise AssertionError("unreachable")
 
 
-async def _async_attempts(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The async twin of `_sync_attempts`."""
+async def _async_attempts(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], busy: list[float]) -> Any:
+    """The async twin of `_sync_attempts`; adds the item's time on the loop to ``busy``."""
     for remaining in range(task.retries, -1, -1):
         try:
-            return await _with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name)
+            return await _with_deadline(_metered(task.func(*args, **kwargs), busy), task.timeout_seconds, task.name)
         except Exception as exc:
             if not remaining:
                 return Failure(exc)
     raise AssertionError("unreachable")
 
 
-async def _run_async_items(task: TaskTemplate[Any, Any], calls: list[Call]) -> list[Any]:
-    return [await _async_attempts(task, args, kwargs) for args, kwargs in calls]
+@types.coroutine
+def _metered(coro: Coroutine[Any, Any, Any], busy: list[float]) -> Generator[Any, Any, Any]:
+    """Await ``coro``, adding the time each of its steps runs (not the time it awaits) to ``busy[0]``."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        start = time.perf_counter()
+        try:
+            yielded = coro.send(value) if error is None else coro.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            busy[0] += time.perf_counter() - start
+        try:
+            value, error = (yield yielded), None
+        except BaseException as exc:  # a cancellation or interrupt is passed on to the coroutine
+            value, error = None, exc
 
 
 async def _with_deadline(awaitable: Awaitable[Any], seconds: float | None, name: str) -> Any:

@@ -10,10 +10,8 @@ import pytest
 from distributed import Client
 
 import flyte_dask as flyte
-from flyte_dask._shipping import unshipped
-from flyte_dask._worker import run_call
 
-from .conftest import max_overlap
+from .conftest import eventually, max_overlap
 
 env = flyte.TaskEnvironment(name="calls")
 
@@ -123,17 +121,18 @@ def test_sync_call_raises_the_tasks_exception(session: Client) -> None:
 
 def test_cancelling_an_await_cancels_the_future(session: Client) -> None:
     async def go() -> str:
-        call = asyncio.ensure_future(stamped(0, 2))
-        await asyncio.sleep(0)  # one step: the call has submitted its future and now awaits it
-        (key,) = [k for k in session.futures if str(k).startswith("calls.stamped")]
+        call = asyncio.ensure_future(stamped(0, 5))
+        deadline = time.monotonic() + 10
+        while not (keys := [k for k in session.futures if str(k).startswith("calls.stamped")]):
+            assert time.monotonic() < deadline, "the call never reached Dask"
+            await asyncio.sleep(0.01)
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        return key
+        return keys[0]
 
     key = asyncio.run(go())
-    state = session.futures.get(key)
-    assert state is None or state.status == "cancelled"
+    assert eventually(lambda: key not in session.futures or session.futures[key].status == "cancelled")
 
 
 def test_run_returns_a_run_with_outputs(session: Client) -> None:
@@ -159,8 +158,3 @@ def test_run_aio(session: Client) -> None:
         return run.outputs()[0]
 
     assert asyncio.run(go()) == 2
-
-
-def test_worker_entry_point_is_plain_callable() -> None:
-    """The worker entry point runs a task in-process too (what Dask calls on a worker)."""
-    assert unshipped(run_call(broken, ((4,), {}))) == 4

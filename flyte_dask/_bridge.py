@@ -1,0 +1,181 @@
+"""Every crossing between sync and async code, and between event loops, in one place.
+
+Three kinds of code meet in flyte_dask: the user's (sync functions, or coroutines on
+whatever loop they run), Dask's client (its own loop, in its own thread), and async
+tasks on a worker (flyte_dask's worker loop, a thread separate from Dask's). This
+module moves work across those boundaries, with cancellation that propagates both
+ways: cancelling the awaiting side cancels the work, and work cancelled on its own
+loop is cancelled for its awaiter (as trio and flyte-sdk's ``syncify`` do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context | None, on_task: Any) -> None:
+    """Create ``coro``'s task on ``loop`` (from any thread), in ``context`` if given, and hand it to ``on_task``."""
+
+    def create() -> None:
+        task = context.run(loop.create_task, coro) if context is not None else loop.create_task(coro)
+        on_task(task)
+
+    loop.call_soon_threadsafe(create)
+
+
+def _settle(source: asyncio.Future[T], target: asyncio.Future[T] | concurrent.futures.Future[T]) -> None:
+    """Copy the outcome of ``source`` into ``target`` (unless ``target`` is already settled)."""
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif (exc := source.exception()) is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(source.result())
+
+
+async def await_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None) -> T:
+    """Run ``coro`` as a task on ``loop`` and await its result from the loop running here.
+
+    Cancelling the await cancels that task; if the task is cancelled on its own loop,
+    the await raises `asyncio.CancelledError`.
+    """
+    here = asyncio.get_running_loop()
+    if loop is here and context is None:
+        return await coro
+    result: asyncio.Future[T] = here.create_future()
+    holder: list[asyncio.Task[T]] = []
+
+    def on_task(task: asyncio.Task[T]) -> None:
+        holder.append(task)
+        if result.cancelled():
+            task.cancel()
+        task.add_done_callback(lambda t: here.call_soon_threadsafe(_settle, t, result))
+
+    _start(loop, coro, context, on_task)
+    try:
+        return await result
+    except asyncio.CancelledError:
+        loop.call_soon_threadsafe(lambda: holder and holder[0].cancel())
+        raise
+
+
+def wait_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
+    """Block this thread until ``coro`` has run on ``loop`` (another thread's loop).
+
+    An interrupt here (Ctrl-C) cancels the coroutine on its loop before propagating.
+    """
+    if running_loop() is loop:
+        coro.close()
+        raise RuntimeError("a blocking flyte_dask call was made on the event loop it needs; use the .aio form and await it")
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise
+
+
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from sync code: on a fresh loop here, or, when a loop already
+    runs in this thread, on a helper thread (so that loop is not re-entered)."""
+    if running_loop() is None:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="flyte-dask-bridge") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from sync code, stepping it on a loop owned by this thread.
+
+    The loop belongs to the consumer, so whatever the iterator pulls (a user's generator)
+    is pulled here and never on Dask's loop. Where a loop already runs in this thread the
+    iterator is stepped on a helper thread's loop instead. Closing the iterator early,
+    or an interrupt (Ctrl-C), closes the stream so it can cancel its work.
+    """
+    if running_loop() is None:
+        with asyncio.Runner() as runner:
+            try:
+                while True:
+                    try:
+                        yield runner.run(stream.__anext__())
+                    except StopAsyncIteration:
+                        return
+            finally:
+                runner.run(_aclose(stream))
+        return
+    helper = WorkerLoop("flyte-dask-bridge")
+    try:
+        while True:
+            try:
+                yield wait_on(helper.loop, _anext(stream))
+            except StopAsyncIteration:
+                return
+    finally:
+        wait_on(helper.loop, _aclose(stream))
+        helper.stop()
+
+
+async def _anext(stream: AsyncIterator[T]) -> T:
+    return await stream.__anext__()
+
+
+async def _aclose(stream: AsyncIterator[Any]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+class WorkerLoop:
+    """An event loop in a daemon thread of its own.
+
+    On a worker it runs the coroutines of async tasks, apart from Dask's own loop, so
+    user code that blocks cannot stall the worker's heartbeats and data transfers.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(ready,), name=name, daemon=True)
+        self.thread.start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        """Stop the loop and wait for its thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+_task_loop: WorkerLoop | None = None
+_task_loop_lock = threading.Lock()
+
+
+def task_loop() -> asyncio.AbstractEventLoop:
+    """This process's loop for async task calls (started on first use, one per worker process)."""
+    global _task_loop
+    with _task_loop_lock:
+        if _task_loop is None or not _task_loop.thread.is_alive():
+            _task_loop = WorkerLoop("flyte-dask-async-tasks")
+        return _task_loop.loop

@@ -1,0 +1,71 @@
+"""The shapes of calls and results that travel between the driver and workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tblib import Traceback
+
+Call = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CallShape:
+    """How one item of a batch becomes a call.
+
+    For `map`: what a `functools.partial` fixed and which parameter the item fills
+    (``mapped_name``), or, without a partial, the item is the positional arguments.
+    For gathered calls (``whole_calls``): the item is the ``(args, kwargs)`` pair itself.
+    """
+
+    args: tuple[Any, ...] = ()
+    keywords: dict[str, Any] = field(default_factory=dict)
+    mapped_name: str | None = None
+    whole_calls: bool = False
+
+    def call(self, item: tuple[Any, ...]) -> Call:
+        """The (args, kwargs) of one call, from one zipped item."""
+        if self.whole_calls:
+            return item[0], item[1]
+        if self.mapped_name is None:
+            return item, {}
+        return self.args, {**self.keywords, self.mapped_name: item[0]}
+
+
+WHOLE_CALLS = CallShape(whole_calls=True)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An item's exception, carried back in its place with its remote traceback.
+
+    Pickle drops an exception's ``__traceback__``; a `Failure` sends it along (as
+    tblib's plain-data form, the way Dask ships a failed task's traceback) and puts it
+    back on arrival, so the caller sees the user's frames where the item failed.
+    """
+
+    error: BaseException
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        tb = self.error.__traceback__
+        return (_restore_failure, (self.error, Traceback(tb).to_dict() if tb is not None else None))
+
+
+def _restore_failure(error: BaseException, tb: dict[str, Any] | None) -> Failure:
+    if tb is not None:
+        error = error.with_traceback(Traceback.from_dict(tb).as_traceback())
+    return Failure(error)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of each item of a batch, in order, and the batch's cost.
+
+    ``seconds`` is what the batch occupied its worker: wall time for sync items, which
+    run one after another, and time spent running on the loop (not awaiting) for async
+    items, which run concurrently. Batch sizes are chosen from it.
+    """
+
+    values: list[Any]
+    seconds: float

@@ -1,0 +1,86 @@
+"""The execution seam: what a task call does, behind one small interface.
+
+A `TaskTemplate` never talks to Dask. It asks `current_controller` for the controller
+of the place the call is made from and hands it the call, as flyte-sdk's
+``_internal/controllers`` separate a task from how it runs. `LocalController` runs
+calls as plain Python (outside any run or `init`); `DaskController` makes each call a
+Dask future (after `init`, and inside tasks running on workers).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, Protocol
+
+from . import _client
+from ._calls import CallShape, Failure
+from ._dask_controller import DaskController
+
+
+class Controller(Protocol):
+    """How calls of tasks are carried out."""
+
+    def call(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run one call and return its value (a sync task call)."""
+        ...
+
+    def call_async(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        """The awaitable form of one call."""
+        ...
+
+    def map(
+        self,
+        task: Any,
+        shape: CallShape,
+        items: Iterator[tuple[Any, ...]],
+        *,
+        length: int,
+        concurrency: int,
+        batch_size: int | None,
+        group_name: str | None,
+        check: Callable[[tuple[Any, ...]], None] | None = None,
+    ) -> AsyncIterator[list[Any]]:
+        """Results of a fan-out in input order, a chunk at a time (`Failure` for a failed item)."""
+        ...
+
+
+class LocalController:
+    """Tasks as plain Python functions, as Flyte 2 runs them outside a run."""
+
+    def call(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return task.func(*args, **kwargs)
+
+    async def call_async(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        value = task.func(*args, **kwargs)
+        return await value if inspect.isawaitable(value) else value
+
+    async def map(
+        self,
+        task: Any,
+        shape: CallShape,
+        items: Iterator[tuple[Any, ...]],
+        *,
+        length: int,
+        concurrency: int,
+        batch_size: int | None,
+        group_name: str | None,
+        check: Callable[[tuple[Any, ...]], None] | None = None,
+    ) -> AsyncIterator[list[Any]]:
+        """Item by item, in this process, as Flyte 2's local mode does."""
+        for item in items:
+            args, kwargs = shape.call(item)
+            try:
+                value = await self.call_async(task, args, kwargs)
+            except Exception as exc:
+                value = Failure(exc)
+            yield [value]
+
+
+_LOCAL = LocalController()
+
+
+def current_controller() -> Controller:
+    """The controller for calls made here: Dask's after `init` or on a worker, else plain Python."""
+    client = _client.current_client()
+    return _LOCAL if client is None else DaskController(client)

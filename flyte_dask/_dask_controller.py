@@ -1,0 +1,133 @@
+"""`DaskController`: every task call a Dask future (after `init`, and on workers)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any
+
+import dask
+from distributed import Client
+
+from . import _client, _gather
+from ._batching import Batcher, Item, setting
+from ._calls import CallShape, Failure
+from ._context import group
+
+
+class DaskController:
+    """Carries out task calls on the Dask cluster that ``client`` talks to."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def call(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Submit one call and block until its value (or exception) is back."""
+        task.check_args(args, kwargs)
+        return _client.wait(self.client, _client.submit_call(self.client, task, args, kwargs))
+
+    def call_async(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        """Check the call now; the returned coroutine submits it with the calls of the same loop tick."""
+        task.check_args(args, kwargs)
+        return self._gathered(task, args, kwargs)
+
+    async def _gathered(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        _client.orchestrate_if_on_worker()
+        return await _gather.batcher().add(self.client, task, args, kwargs)
+
+    def map(
+        self,
+        task: Any,
+        shape: CallShape,
+        items: Iterator[tuple[Any, ...]],
+        *,
+        length: int,
+        concurrency: int,
+        batch_size: int | None,
+        group_name: str | None,
+        check: Callable[[tuple[Any, ...]], None] | None = None,
+    ) -> AsyncIterator[list[Any]]:
+        """Fan ``task`` out over ``items`` in a group of its own; results in input order.
+
+        Where the task may run is checked now (an unsatisfiable request raises here);
+        items are pulled as the returned stream is iterated.
+        """
+        with group(f"{task.name}_{group_name or 'map'}"):
+            annotations = dask.get_annotations()
+        source = _MapSource(items, check, max(setting("max-buffered-items"), concurrency))
+        ordered: dict[int, list[Any]] = {}
+        batcher = Batcher(
+            self.client, task, shape, source, ordered.__setitem__, length=length, concurrency=concurrency, batch_size=batch_size, annotations=annotations
+        )
+        return _in_order(batcher, source, ordered)
+
+
+async def _in_order(batcher: Batcher, source: _MapSource, ordered: dict[int, list[Any]]) -> AsyncIterator[list[Any]]:
+    """Step ``batcher`` and yield its results in input order, a chunk at a time."""
+    _client.orchestrate_if_on_worker()
+    try:
+        running = True
+        while True:
+            ready = _take_in_order(ordered, source)
+            if ready:
+                yield ready
+            elif running:
+                running = await batcher.step()
+            else:
+                break
+        if source.error is not None:
+            raise source.error
+    finally:
+        await batcher.close()
+
+
+class _MapSource:
+    """A map's zipped iterables, pulled lazily by the consumer; checks each item before it is sent."""
+
+    def __init__(self, items: Iterator[tuple[Any, ...]], check: Callable[[tuple[Any, ...]], None] | None, max_buffered: int) -> None:
+        self.items = items
+        self.check = check
+        self.max_buffered = max_buffered
+        self.exhausted = False
+        self.pulled = 0
+        self.handed = 0
+        self.error: BaseException | None = None
+        self.rejected: dict[int, Failure] = {}
+
+    def room(self) -> int:
+        return self.max_buffered - (self.pulled - self.handed)
+
+    def pull(self, limit: int) -> list[Item]:
+        """Up to ``limit`` consecutive items; an item that fails its type check ends the batch and fails alone."""
+        items: list[Item] = []
+        while len(items) < limit and not self.exhausted:
+            try:
+                item = next(self.items)
+            except StopIteration:
+                self.exhausted = True
+                break
+            except Exception as exc:  # the user's iterable failed: results before it still come back
+                self.error, self.exhausted = exc, True
+                break
+            index = self.pulled
+            self.pulled += 1
+            if self.check is not None:
+                try:
+                    self.check(item)
+                except TypeError as exc:
+                    self.rejected[index] = Failure(TypeError(f"map item {index}: {exc}"))
+                    break
+            items.append((index, item))
+        return items
+
+
+def _take_in_order(done: dict[int, list[Any]], source: _MapSource) -> list[Any]:
+    """The results that are next in input order, removed from ``done``."""
+    out: list[Any] = []
+    while True:
+        if source.handed in source.rejected:
+            done[source.handed] = [source.rejected.pop(source.handed)]
+        values = done.pop(source.handed, None)
+        if values is None:
+            return out
+        out.extend(values)
+        source.handed += len(values)

@@ -1,0 +1,158 @@
+"""Gathered task calls: calls awaited in the same event-loop tick reach Dask together.
+
+``asyncio.gather(*[process_item(i) for i in items])`` starts every call in one loop
+tick. Each call registers here and awaits its own asyncio future; at the end of the
+tick (one ``call_soon``) the calls are flushed. A call alone is submitted as one Dask
+task at once, exactly as a direct call; calls of one task made together run through
+the same `Batcher` as `map`, packed into batches when cheap, with their results
+collected in bulk. Each call keeps its own result or exception, and cancelling every
+call of a batch cancels that batch on the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+from distributed import Client
+
+from . import _client
+from ._batching import Batcher, Item
+from ._calls import WHOLE_CALLS, Failure
+
+
+@dataclass
+class _Call:
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class _Group:
+    client: Client
+    task: Any
+    annotations: dict[str, Any]
+    calls: list[_Call] = field(default_factory=list)
+
+
+class _CallSource:
+    """The calls of one flush, as a batcher's items (each item is its ``(args, kwargs)``)."""
+
+    def __init__(self, calls: list[_Call]) -> None:
+        self.calls = calls
+        self.next = 0
+        self.exhausted = not calls
+
+    def pull(self, limit: int) -> list[Item]:
+        start, self.next = self.next, min(len(self.calls), self.next + limit)
+        self.exhausted = self.next >= len(self.calls) or all(c.future.done() for c in self.calls[self.next :])
+        return [(i, (self.calls[i].args, self.calls[i].kwargs)) for i in range(start, self.next)]
+
+    def room(self) -> int:
+        return len(self.calls) - self.next
+
+
+class CallBatcher:
+    """The task calls registered in one event loop since its last flush."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.groups: dict[tuple[int, int, str], _Group] = {}
+        self.runners: set[asyncio.Task[None]] = set()
+
+    def add(self, client: Client, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+        """Register one call; its future gets the call's value or exception."""
+        annotations = dask.get_annotations()
+        key = (id(client), id(task), repr(sorted(annotations.items(), key=repr)))
+        group = self.groups.get(key)
+        if group is None:
+            if not self.groups:
+                self.loop.call_soon(self._flush)
+            group = self.groups[key] = _Group(client, task, annotations)
+        future = self.loop.create_future()
+        group.calls.append(_Call(args, kwargs, future))
+        return future
+
+    def _flush(self) -> None:
+        groups, self.groups = list(self.groups.values()), {}
+        for group in groups:
+            if len(group.calls) == 1 or group.task.options.cache.enabled or group.task.options.limit is not None:
+                for call in group.calls:
+                    self._spawn(_run_single(group, call))
+            else:
+                self._spawn(_run_batched(group))
+
+    def _spawn(self, coro: Any) -> None:
+        runner = self.loop.create_task(coro)
+        self.runners.add(runner)  # held until done: the loop keeps only weak references to tasks
+        runner.add_done_callback(self.runners.discard)
+
+
+async def _run_single(group: _Group, call: _Call) -> None:
+    """One call as one Dask task; cancelling its caller cancels the task."""
+    if call.future.done():
+        return
+    with dask.annotate(**group.annotations):
+        runner = asyncio.ensure_future(_submit_and_wait(group, call))
+    call.future.add_done_callback(lambda f: f.cancelled() and runner.cancel())
+    try:
+        value = await runner
+    except asyncio.CancelledError:
+        return
+    except BaseException as exc:
+        _settle(call.future, Failure(exc))
+        return
+    _settle(call.future, value)
+
+
+async def _submit_and_wait(group: _Group, call: _Call) -> Any:
+    future = await _client.submit_call_async(group.client, group.task, call.args, call.kwargs)
+    return await _client.result_async(group.client, future)
+
+
+async def _run_batched(group: _Group) -> None:
+    """Many calls of one task through the shared batching core; results are set as batches finish."""
+    calls = group.calls
+
+    def sink(start: int, values: list[Any]) -> None:
+        for offset, value in enumerate(values):
+            _settle(calls[start + offset].future, value)
+
+    batcher = Batcher(group.client, group.task, WHOLE_CALLS, _CallSource(calls), sink, length=len(calls), annotations=group.annotations, item_name="gathered call")
+    try:
+        while await batcher.step():
+            abandoned = [f for f, (start, count) in batcher.inflight.items() if all(c.future.done() for c in calls[start : start + count])]
+            if abandoned:
+                await batcher.cancel(abandoned)
+    except BaseException as exc:
+        for call in calls:
+            _settle(call.future, Failure(exc))
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        await batcher.close()
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if future.done():
+        return
+    if isinstance(value, Failure):
+        future.set_exception(value.error)
+    else:
+        future.set_result(value)
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CallBatcher] = weakref.WeakKeyDictionary()
+
+
+def batcher() -> CallBatcher:
+    """The call batcher of the event loop running here."""
+    loop = asyncio.get_running_loop()
+    found = _batchers.get(loop)
+    if found is None:
+        found = _batchers[loop] = CallBatcher(loop)
+    return found
