@@ -56,7 +56,7 @@ class Session:
 
 
 _session: Session | None = None
-_cached_results: dict[str, Future] = {}
+_cached_results: dict[Any, Future] = {}
 """Futures of cached calls, held so the cluster keeps their results for later identical calls."""
 _session_lock = threading.RLock()
 
@@ -153,9 +153,7 @@ def _needs_host_copy(task: TaskTemplate[Any, Any]) -> bool:
     return bool(task.resources.gpu_count) and not can_receive_cuda()
 
 
-def submit_call(
-    client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None = None, *, leased: bool = False
-) -> Future:
+def submit_call(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, leased: bool = False) -> Future:
     """Submit one call of ``task`` as one Dask future carrying its resources and retries.
 
     A task under a `ClusterLimit` first takes a lease (blocking, out of the worker's
@@ -167,7 +165,7 @@ def submit_call(
         orchestrate_if_on_worker()
         sem.acquire()
     try:
-        future, fresh = _submit(client, task, args, kwargs, key)
+        future, fresh = _submit(client, task, args, kwargs)
     except BaseException:
         if sem is not None:
             sem.release()
@@ -208,7 +206,7 @@ async def _release(sem: Semaphore, count: int) -> None:
         await sem.release()
 
 
-def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], key: str | None) -> tuple[Future, bool]:
+def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Future, bool]:
     """The call's future, and whether it is new (False: an identical cached call's)."""
     cached = task.cache_key(args, kwargs)
     if cached:
@@ -216,7 +214,7 @@ def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...],
         if held is not None and held.client is client and held.status in ("pending", "finished"):
             return held, False
     where = placement(client, task.name, task.dask_resources)
-    key = cached or key or task.new_key()
+    key = cached or task.new_key()
     extra = (key,) if task.is_async else ()
     try:
         future = client.submit(

@@ -8,12 +8,14 @@ worker, each call becomes a Dask future.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import dask
 from distributed import secede, span
 
 from ._orchestration import release_resources
@@ -80,3 +82,14 @@ def group(name: str) -> Iterator[None]:
         raise TypeError(f"group(name) takes a non-empty string, not {name!r}")
     with span(name):
         yield
+
+
+def group_token() -> str:
+    """A short hex token naming the innermost group (span) that calls are made in (zeros outside any).
+
+    Keys carry it (``("env.task-<token>", id)``), so each group's calls of a task form a
+    Dask TaskGroup of their own: Dask attaches spans per TaskGroup, and calls of one
+    task in two groups would otherwise be shown under whichever group came first.
+    """
+    ids = dask.get_annotations().get("span", {}).get("ids", ())
+    return hashlib.sha1(repr(ids).encode()).hexdigest()[:16] if ids else "0" * 16

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 import typing
 from typing import Any
 
@@ -38,11 +39,11 @@ class Run:
     `duration` its wall time as seen from here.
     """
 
-    def __init__(self, task: TaskTemplate[Any, Any], future: Future, url: str | None, span_id: str) -> None:
+    def __init__(self, task: TaskTemplate[Any, Any], name: str, future: Future, url: str | None, span_id: str) -> None:
         self.task = task
         self.future = future
         self.span_id = span_id
-        self.name: str = str(future.key)
+        self.name = name
         self.url = url
         self.submitted_at = time.time()
         self.finished_at: float | None = None
@@ -109,10 +110,10 @@ class _Runner:
             raise TypeError(f"run() takes a task defined with @env.task, not {type(task).__name__}")
         task.check_args(args, kwargs)
         client = _client.require_client()
-        key = task.new_key()
-        with span(key) as span_id:
-            future = _client.submit_call(client, task, args, kwargs, key)
-        return Run(task, future, _client.dashboard_link(client), span_id)
+        name = f"{task.name}-{uuid.uuid4().hex}"
+        with span(name) as span_id:
+            future = _client.submit_call(client, task, args, kwargs)
+        return Run(task, name, future, _client.dashboard_link(client), span_id)
 
     async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """The async form of `run`; await ``run.outputs`` through `Run.future` or `Run.outputs`."""

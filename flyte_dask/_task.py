@@ -19,6 +19,7 @@ from typing import Any, Callable, Generic, ParamSpec, TypeVar
 import cloudpickle
 from dask.base import tokenize
 
+from ._context import group_token
 from ._controller import current_controller
 from ._limits import ClusterLimit
 from ._options import Cache, CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
@@ -145,16 +146,20 @@ class TaskTemplate(Generic[P, R]):
         """Raise `TypeError` if ``(args, kwargs)`` do not fit the signature and annotations."""
         return CallChecker(self.name, self._signature, self._hints)
 
-    def new_key(self) -> str:
-        """A fresh Dask key for one call (or one batch) of this task."""
-        return f"{self.name}-{uuid.uuid4().hex}"
+    def new_key(self) -> tuple[str, str]:
+        """A fresh Dask key for one call (or one batch) of this task, in the current group.
 
-    def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        Its prefix is the task's name (``my_env.process_item`` on the dashboard) and its
+        TaskGroup the task within its group (see `group_token`).
+        """
+        return (f"{self.name}-{group_token()}", uuid.uuid4().hex)
+
+    def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str] | None:
         """The deterministic key of a cached call (same version and inputs, same key), or None."""
         cache = self.options.cache
         if not cache.enabled:
             return None
-        return f"{self.name}-{tokenize(cache.version(self.func), args, kwargs)}"
+        return (f"{self.name}-cached", tokenize(cache.version(self.func), args, kwargs))
 
     # -- calling -------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:

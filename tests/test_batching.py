@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dask.utils import key_split
 from distributed import Client, get_task_stream
 
 import flyte_dask as flyte
@@ -46,7 +47,7 @@ def mark(x: int, folder: str, seconds: float) -> int:
 
 
 def _map_tasks(stream: object, prefix: str) -> int:
-    return len([t for t in stream.data if t["key"].startswith(prefix)])  # type: ignore[attr-defined]
+    return len([t for t in stream.data if key_split(t["key"]) == prefix])  # type: ignore[attr-defined]
 
 
 def test_order_across_many_batches(session: Client) -> None:
