@@ -52,12 +52,13 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
 def print_table(rows: list[Row], title: str) -> None:
     """Print rows as a fixed-width table with each row's ratio against its baseline."""
     print(f"\n{title}")
-    header = f"{'workload':<24}{'system':<34}{'seconds':>10}{'items/s':>14}{'vs baseline':>14}  note"
+    width = max([24] + [len(row.workload) + 2 for row in rows])
+    header = f"{'workload':<{width}}{'system':<34}{'seconds':>10}{'items/s':>14}{'vs baseline':>14}  note"
     print(header)
     print("-" * len(header))
     for row in rows:
         if not math.isfinite(row.seconds):
-            print(f"{row.workload:<24}{row.system:<34}{'-':>10}{'-':>14}{'-':>14}  {row.note}")
+            print(f"{row.workload:<{width}}{row.system:<34}{'-':>10}{'-':>14}{'-':>14}  {row.note}")
             continue
         ratio = f"{row.seconds / row.baseline:.2f}x" if row.baseline else "baseline"
-        print(f"{row.workload:<24}{row.system:<34}{row.seconds:>10.3f}{row.items_per_second:>14,.0f}{ratio:>14}  {row.note}")
+        print(f"{row.workload:<{width}}{row.system:<34}{row.seconds:>10.3f}{row.items_per_second:>14,.0f}{ratio:>14}  {row.note}")

@@ -19,7 +19,7 @@ import dask
 from distributed import Client, Future
 
 from . import _client
-from ._calls import BatchResult, CallShape, Failure
+from ._calls import BatchResult, CallShape, Failure, TaskSpec
 from ._placement import Slots, slots, total_threads
 from ._shipping import unshipped
 
@@ -77,7 +77,7 @@ class Batcher:
     def __init__(
         self,
         client: Client,
-        task: Any,
+        task: TaskSpec,
         shape: CallShape,
         source: Source,
         sink: Sink,

@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tblib import Traceback
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+class TaskSpec(Protocol):
+    """What the transport needs of a task (`TaskTemplate` is the one implementation).
+
+    The execution side (`_client`, `_worker`, the batching core) sees a task only
+    through this, so it never imports the task class and the task never imports it.
+    """
+
+    name: str
+    func: Callable[..., Any]
+    is_async: bool
+    by_value: bool
+    options: Any
+
+    @property
+    def retries(self) -> int: ...
+
+    @property
+    def timeout_seconds(self) -> float | None: ...
+
+    @property
+    def resources(self) -> Any: ...
+
+    @property
+    def dask_resources(self) -> dict[str, float]: ...
+
+    def check_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
+
+    def new_key(self) -> tuple[str, str]: ...
+
+    def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str] | None: ...
 
 
 @dataclass(frozen=True)

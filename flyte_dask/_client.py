@@ -13,27 +13,24 @@ from __future__ import annotations
 import atexit
 import functools
 import threading
+import time
 import weakref
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import cloudpickle
 import dask
 from distributed import Client, Future, Semaphore, Worker, get_client
 
 from . import _bridge
-from ._calls import CallShape
+from ._calls import CallShape, TaskSpec
 from ._cluster import start_local_cluster
 from ._context import current_worker_task
 from ._gpu import can_receive_cuda
 from ._orchestration import ResourceReleasePlugin
-from ._placement import placement
 from ._shipping import shipped, unshipped
 from ._worker import run_batch, run_batch_async, run_call, run_call_async
-
-if TYPE_CHECKING:
-    from ._task import TaskTemplate
 
 T = TypeVar("T")
 
@@ -140,6 +137,35 @@ def require_client() -> Client:
     return client if client is not None else init()
 
 
+@dataclass
+class ClusterView:
+    """The cluster's workers as the scheduler last reported them."""
+
+    fetched: float
+    offers: dict[str, dict[str, float]]
+    threads: int
+    threads_by_worker: dict[str, int]
+
+
+_views: weakref.WeakKeyDictionary[Client, ClusterView] = weakref.WeakKeyDictionary()
+
+
+def cluster_view(client: Client, max_age: float) -> ClusterView:
+    """Each worker's advertised resources and threads, from a report at most ``max_age`` seconds old."""
+    view = _views.get(client)
+    if view is None or time.monotonic() - view.fetched > max_age:
+        workers = client.scheduler_info(n_workers=-1).get("workers", {})
+        offers = {address: dict(w.get("resources") or {}) for address, w in workers.items()}
+        threads = {address: int(w.get("nthreads", 1)) for address, w in workers.items()}
+        view = _views[client] = ClusterView(time.monotonic(), offers, max(1, sum(threads.values())), threads)
+    return view
+
+
+def events(client: Client, topic: str) -> list[tuple[float, Any]]:
+    """The scheduler's event log for ``topic`` (the latest records it keeps)."""
+    return list(client.get_events(topic))
+
+
 def dashboard_link(client: Client) -> str | None:
     """The Dask dashboard's URL, when the cluster serves one."""
     try:
@@ -148,14 +174,17 @@ def dashboard_link(client: Client) -> str | None:
         return None
 
 
-def _needs_host_copy(task: TaskTemplate[Any, Any]) -> bool:
+def _needs_host_copy(task: TaskSpec) -> bool:
     """Whether a GPU task's CuPy results must come back as NumPy (this process has no GPU)."""
     return bool(task.resources.gpu_count) and not can_receive_cuda()
 
 
-def submit_call(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, leased: bool = False) -> Future:
+def submit_call(
+    client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any], *, leased: bool = False
+) -> Future:
     """Submit one call of ``task`` as one Dask future carrying its resources and retries.
 
+    ``where`` is its placement (`_placement.placement`).
     A task under a `ClusterLimit` first takes a lease (blocking, out of the worker's
     thread pool when on a worker), unless the caller took it already (``leased``);
     the lease is returned when the future ends.
@@ -165,7 +194,7 @@ def submit_call(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, .
         orchestrate_if_on_worker()
         sem.acquire()
     try:
-        future, fresh = _submit(client, task, args, kwargs)
+        future, fresh = _submit(client, task, args, kwargs, where)
     except BaseException:
         if sem is not None:
             sem.release()
@@ -178,12 +207,12 @@ def submit_call(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, .
     return future
 
 
-async def submit_call_async(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future:
+async def submit_call_async(client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any]) -> Future:
     """`submit_call` for async callers: waiting for a `ClusterLimit` lease does not block their loop."""
     if task.options.limit:
         await acquire_lease(client, task.options.limit.semaphore(client))
-        return submit_call(client, task, args, kwargs, leased=True)
-    return submit_call(client, task, args, kwargs)
+        return submit_call(client, task, args, kwargs, where, leased=True)
+    return submit_call(client, task, args, kwargs, where)
 
 
 async def acquire_lease(client: Client, sem: Semaphore, timeout: float | None = None) -> bool:
@@ -206,14 +235,13 @@ async def _release(sem: Semaphore, count: int) -> None:
         await sem.release()
 
 
-def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Future, bool]:
+def _submit(client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any]) -> tuple[Future, bool]:
     """The call's future, and whether it is new (False: an identical cached call's)."""
     cached = task.cache_key(args, kwargs)
     if cached:
         held = _cached_results.get(cached)
         if held is not None and held.client is client and held.status in ("pending", "finished"):
             return held, False
-    where = placement(client, task.name, task.dask_resources)
     key = cached or task.new_key()
     extra = (key,) if task.is_async else ()
     try:
@@ -238,7 +266,7 @@ def _submit(client: Client, task: TaskTemplate[Any, Any], args: tuple[Any, ...],
 
 
 def submit_batches(
-    client: Client, task: TaskTemplate[Any, Any], shape: CallShape, batches: list[list[list[Any]]], where: Sequence[dict[str, Any]], concurrency: int = 0
+    client: Client, task: TaskSpec, shape: CallShape, batches: list[list[list[Any]]], where: Sequence[dict[str, Any]], concurrency: int = 0
 ) -> list[Future]:
     """Submit each batch of calls (as columns) as one Dask future (see `_worker.run_batch`).
 

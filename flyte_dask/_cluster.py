@@ -23,10 +23,10 @@ GPU_THREADS = 4
 CPU_THREADS = 4
 """Threads per CPU worker process of the embedded cluster.
 
-Every task call holds a worker thread while it runs, awaiting included, so one thread
-per core (Dask's default) would let a 2-core laptop run only two I/O-bound calls at
-once. Four per process overlap waiting calls; pass ``threads_per_worker=1`` to `init`
-for pure-CPU work.
+A sync task call holds a worker thread while it runs, so one thread per core (Dask's
+default) would let a 2-core laptop run only two I/O-bound sync calls at once. Four per
+process overlap them; async calls hold no thread at all (see `_worker`). Pass
+``threads_per_worker=1`` to `init` for pure-CPU work.
 """
 
 

@@ -14,24 +14,24 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Protocol
 
 from . import _client
-from ._calls import CallShape, Failure
+from ._calls import CallShape, Failure, TaskSpec
 from ._dask_controller import DaskController
 
 
 class Controller(Protocol):
     """How calls of tasks are carried out."""
 
-    def call(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run one call and return its value (a sync task call)."""
         ...
 
-    def call_async(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+    def call_async(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         """The awaitable form of one call."""
         ...
 
     def map(
         self,
-        task: Any,
+        task: TaskSpec,
         shape: CallShape,
         items: Iterator[tuple[Any, ...]],
         *,
@@ -48,16 +48,16 @@ class Controller(Protocol):
 class LocalController:
     """Tasks as plain Python functions, as Flyte 2 runs them outside a run."""
 
-    def call(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return task.func(*args, **kwargs)
 
-    async def call_async(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def call_async(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         value = task.func(*args, **kwargs)
         return await value if inspect.isawaitable(value) else value
 
     async def map(
         self,
-        task: Any,
+        task: TaskSpec,
         shape: CallShape,
         items: Iterator[tuple[Any, ...]],
         *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -10,8 +11,9 @@ from distributed import Client
 
 from . import _client, _gather
 from ._batching import Batcher, Item, setting
-from ._calls import CallShape, Failure
+from ._calls import CallShape, Failure, TaskSpec
 from ._context import group
+from ._placement import placement
 
 
 class DaskController:
@@ -20,23 +22,29 @@ class DaskController:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def call(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Submit one call and block until its value (or exception) is back."""
         task.check_args(args, kwargs)
-        return _client.wait(self.client, _client.submit_call(self.client, task, args, kwargs))
+        where = placement(self.client, task.name, task.dask_resources)
+        return _client.wait(self.client, _client.submit_call(self.client, task, args, kwargs, where))
 
-    def call_async(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+    def call_async(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         """Check the call now; the returned coroutine submits it with the calls of the same loop tick."""
         task.check_args(args, kwargs)
         return self._gathered(task, args, kwargs)
 
-    async def _gathered(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _gathered(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         _client.orchestrate_if_on_worker()
-        return await _gather.batcher().add(self.client, task, args, kwargs)
+        future, group = _gather.batcher().add(self.client, task, args, kwargs)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            group.cancelled += 1
+            raise
 
     def map(
         self,
-        task: Any,
+        task: TaskSpec,
         shape: CallShape,
         items: Iterator[tuple[Any, ...]],
         *,

@@ -21,7 +21,8 @@ from distributed import Client
 
 from . import _client
 from ._batching import Batcher, Item
-from ._calls import WHOLE_CALLS, Failure
+from ._calls import Failure, TaskSpec, WHOLE_CALLS
+from ._placement import placement
 
 
 @dataclass
@@ -34,9 +35,10 @@ class _Call:
 @dataclass
 class _Group:
     client: Client
-    task: Any
+    task: TaskSpec
     annotations: dict[str, Any]
     calls: list[_Call] = field(default_factory=list)
+    cancelled: int = 0  # calls whose callers went away (see `forget`)
 
 
 class _CallSource:
@@ -49,7 +51,7 @@ class _CallSource:
 
     def pull(self, limit: int) -> list[Item]:
         start, self.next = self.next, min(len(self.calls), self.next + limit)
-        self.exhausted = self.next >= len(self.calls) or all(c.future.done() for c in self.calls[self.next :])
+        self.exhausted = self.next >= len(self.calls)
         return [(i, (self.calls[i].args, self.calls[i].kwargs)) for i in range(start, self.next)]
 
     def room(self) -> int:
@@ -64,10 +66,14 @@ class CallBatcher:
         self.groups: dict[tuple[int, int, str], _Group] = {}
         self.runners: set[asyncio.Task[None]] = set()
 
-    def add(self, client: Client, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
-        """Register one call; its future gets the call's value or exception."""
+    def add(self, client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[asyncio.Future[Any], _Group]:
+        """Register one call; its future gets the call's value or exception.
+
+        Calls group by client, task and annotations (the group they were made in): the
+        annotations of one context are one dict, alive while its group is pending.
+        """
         annotations = dask.get_annotations()
-        key = (id(client), id(task), repr(sorted(annotations.items(), key=repr)))
+        key = (id(client), id(task), id(annotations) if annotations else 0)
         group = self.groups.get(key)
         if group is None:
             if not self.groups:
@@ -75,7 +81,7 @@ class CallBatcher:
             group = self.groups[key] = _Group(client, task, annotations)
         future = self.loop.create_future()
         group.calls.append(_Call(args, kwargs, future))
-        return future
+        return future, group
 
     def _flush(self) -> None:
         groups, self.groups = list(self.groups.values()), {}
@@ -110,7 +116,8 @@ async def _run_single(group: _Group, call: _Call) -> None:
 
 
 async def _submit_and_wait(group: _Group, call: _Call) -> Any:
-    future = await _client.submit_call_async(group.client, group.task, call.args, call.kwargs)
+    where = placement(group.client, group.task.name, group.task.dask_resources)
+    future = await _client.submit_call_async(group.client, group.task, call.args, call.kwargs, where)
     return await _client.result_async(group.client, future)
 
 
@@ -124,10 +131,13 @@ async def _run_batched(group: _Group) -> None:
 
     batcher = Batcher(group.client, group.task, WHOLE_CALLS, _CallSource(calls), sink, length=len(calls), annotations=group.annotations, item_name="gathered call")
     try:
+        seen = 0
         while await batcher.step():
-            abandoned = [f for f, (start, count) in batcher.inflight.items() if all(c.future.done() for c in calls[start : start + count])]
-            if abandoned:
-                await batcher.cancel(abandoned)
+            if group.cancelled != seen:  # some callers went away: drop batches nobody waits for
+                seen = group.cancelled
+                abandoned = [f for f, (start, count) in batcher.inflight.items() if all(c.future.done() for c in calls[start : start + count])]
+                if abandoned:
+                    await batcher.cancel(abandoned)
     except BaseException as exc:
         for call in calls:
             _settle(call.future, Failure(exc))

@@ -16,7 +16,6 @@ most free slots, and no more are in flight than those workers can run.
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ import dask
 from dask.utils import parse_timedelta
 from distributed import Client
 
+from ._client import cluster_view
 from ._resources import GPU_RESOURCE
 
 dask.config.update_defaults({"flyte-dask": {"resources-timeout": "30s"}})
@@ -35,37 +35,14 @@ class UnsatisfiableResourcesError(RuntimeError):
     """No worker of the cluster offers the resources a task asks for."""
 
 
-@dataclass
-class _View:
-    fetched: float
-    offers: dict[str, dict[str, float]]
-    threads: int
-    threads_by_worker: dict[str, int]
-
-
-_views: weakref.WeakKeyDictionary[Client, _View] = weakref.WeakKeyDictionary()
-
-
-def _view(client: Client, max_age: float = _FRESH_SECONDS) -> _View:
-    """The cluster's workers as the scheduler last told, at most ``max_age`` seconds ago."""
-    view = _views.get(client)
-    if view is None or time.monotonic() - view.fetched > max_age:
-        workers = client.scheduler_info(n_workers=-1).get("workers", {})
-        offers = {address: dict(w.get("resources") or {}) for address, w in workers.items()}
-        threads = {address: int(w.get("nthreads", 1)) for address, w in workers.items()}
-        view = _View(time.monotonic(), offers, max(1, sum(threads.values())), threads)
-        _views[client] = view
-    return view
-
-
 def _offers(client: Client, max_age: float = _FRESH_SECONDS) -> dict[str, dict[str, float]]:
     """Each worker's advertised resources."""
-    return _view(client, max_age).offers
+    return cluster_view(client, max_age).offers
 
 
 def total_threads(client: Client) -> int:
     """Worker threads in the cluster (at least 1), from a view at most a second old."""
-    return _view(client).threads
+    return cluster_view(client, _FRESH_SECONDS).threads
 
 
 def _meets(offer: dict[str, float], request: dict[str, float]) -> bool:
@@ -128,7 +105,7 @@ def slots(client: Client, task_name: str, request: dict[str, float], is_async: b
     restriction = placement(client, task_name, request)
     if not request and not restriction:
         return None  # unrestricted CPU work: Dask's scheduler queues it onto free threads
-    view = _view(client)
+    view = cluster_view(client, _FRESH_SECONDS)
     if request:
         eligible = [a for a, offer in view.offers.items() if _meets(offer, request)]
     else:

@@ -12,7 +12,7 @@ from distributed import Future, span
 
 from . import _client
 from ._gpu import TELEMETRY_TOPIC
-from ._shipping import unshipped
+from ._placement import placement
 from ._task import TaskTemplate
 
 _PHASES = {"pending": "RUNNING", "finished": "SUCCEEDED", "error": "FAILED", "cancelled": "ABORTED", "lost": "FAILED"}
@@ -85,12 +85,12 @@ class Run:
         cannot see the process, the whole device's), ``seconds``. Read from the Dask
         scheduler's event log, which keeps the latest records per topic. Beyond Flyte 2.
         """
-        events = self.future.client.get_events(TELEMETRY_TOPIC)
-        return [record for _, record in events if self.span_id in record.get("span_ids", ())]
+        records = _client.events(self.future.client, TELEMETRY_TOPIC)
+        return [record for _, record in records if self.span_id in record.get("span_ids", ())]
 
     def outputs(self) -> RunOutputs:
         """Wait for the run and return its outputs; a failed run raises the task's exception."""
-        return _as_outputs(self.task, unshipped(self.future.result()))
+        return _as_outputs(self.task, _client.wait(self.future.client, self.future))
 
 
 def _as_outputs(task: TaskTemplate[Any, Any], value: Any) -> RunOutputs:
@@ -112,7 +112,7 @@ class _Runner:
         client = _client.require_client()
         name = f"{task.name}-{uuid.uuid4().hex}"
         with span(name) as span_id:
-            future = _client.submit_call(client, task, args, kwargs)
+            future = _client.submit_call(client, task, args, kwargs, placement(client, task.name, task.dask_resources))
         return Run(task, name, future, _client.dashboard_link(client), span_id)
 
     async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
