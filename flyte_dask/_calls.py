@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -102,3 +102,17 @@ class BatchResult:
 
     values: list[Any]
     seconds: float
+
+
+@dataclass
+class FanOut:
+    """One `map`, as the front end hands it to a controller."""
+
+    task: TaskSpec
+    shape: CallShape
+    items: Iterator[tuple[Any, ...]]
+    length: int
+    concurrency: int
+    batch_size: int | None
+    group_name: str | None
+    check: Callable[[tuple[Any, ...]], Any] | None = None

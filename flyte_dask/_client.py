@@ -10,14 +10,15 @@ blocking the client, and the client's loop never runs user code.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
 import threading
 import time
 import weakref
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import cloudpickle
 import dask
@@ -31,8 +32,6 @@ from ._gpu import can_receive_cuda
 from ._orchestration import ResourceReleasePlugin
 from ._shipping import shipped, unshipped
 from ._worker import run_batch, run_batch_async, run_call, run_call_async
-
-T = TypeVar("T")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 """Seconds `init` waits for a scheduler before giving up with a clear error."""
@@ -217,13 +216,13 @@ async def submit_call_async(client: Client, task: TaskSpec, args: tuple[Any, ...
 
 async def acquire_lease(client: Client, sem: Semaphore, timeout: float | None = None) -> bool:
     """Take one lease of ``sem`` from any event loop; False if none came within ``timeout``."""
-    return await _bridge.await_on(client.loop.asyncio_loop, _acquire(sem, timeout))
+    return await _bridge.await_on(_client_loop(client), _acquire(sem, timeout))
 
 
 async def release_leases(client: Client, sem: Semaphore, count: int) -> None:
     """Return ``count`` leases of ``sem`` from any event loop."""
     if count:
-        await _bridge.await_on(client.loop.asyncio_loop, _release(sem, count))
+        await _bridge.await_on(_client_loop(client), _release(sem, count))
 
 
 async def _acquire(sem: Semaphore, timeout: float | None) -> bool:
@@ -307,6 +306,14 @@ def raise_if_unpicklable(task_name: str, args: tuple[Any, ...], kwargs: dict[str
             ) from cause
 
 
+def _client_loop(client: Client) -> asyncio.AbstractEventLoop:
+    """The asyncio loop the client's coroutines run on (its own thread's)."""
+    loop: asyncio.AbstractEventLoop | None = getattr(client.loop, "asyncio_loop", None)
+    if loop is None:
+        raise RuntimeError("the Dask client is closed; call flyte_dask.init() again")
+    return loop
+
+
 def orchestrate_if_on_worker() -> None:
     """Before a task waits on a call it made, give up its thread slot and resources (see `WorkerTask`)."""
     state = current_worker_task()
@@ -317,18 +324,18 @@ def orchestrate_if_on_worker() -> None:
 def wait(client: Client, future: Future) -> Any:
     """Block until ``future`` is done and return its value, raising the task's own exception."""
     orchestrate_if_on_worker()
-    return unshipped(_bridge.wait_on(client.loop.asyncio_loop, client.gather(future, asynchronous=True)))
+    return unshipped(_bridge.wait_on(_client_loop(client), client.gather(future, asynchronous=True)))
 
 
 async def gather(client: Client, futures: Any, errors: str = "raise") -> Any:
     """Await the results of Dask ``futures`` (one or a list) from any event loop."""
-    return await _bridge.await_on(client.loop.asyncio_loop, client.gather(futures, errors=errors, asynchronous=True))
+    return await _bridge.await_on(_client_loop(client), client.gather(futures, errors=errors, asynchronous=True))
 
 
 async def cancel(client: Client, futures: list[Future]) -> None:
     """Cancel ``futures`` on the cluster, from any event loop."""
     if futures:
-        await _bridge.await_on(client.loop.asyncio_loop, client.cancel(futures, asynchronous=True))
+        await _bridge.await_on(_client_loop(client), client.cancel(futures, asynchronous=True))
 
 
 async def result_async(client: Client, future: Future) -> Any:

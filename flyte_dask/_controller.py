@@ -10,11 +10,11 @@ Dask future (after `init`, and inside tasks running on workers).
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Protocol
 
 from . import _client
-from ._calls import CallShape, Failure, TaskSpec
+from ._calls import Failure, FanOut, TaskSpec
 from ._dask_controller import DaskController
 
 
@@ -29,18 +29,7 @@ class Controller(Protocol):
         """The awaitable form of one call."""
         ...
 
-    def map(
-        self,
-        task: TaskSpec,
-        shape: CallShape,
-        items: Iterator[tuple[Any, ...]],
-        *,
-        length: int,
-        concurrency: int,
-        batch_size: int | None,
-        group_name: str | None,
-        check: Callable[[tuple[Any, ...]], None] | None = None,
-    ) -> AsyncIterator[list[Any]]:
+    def map(self, fan_out: FanOut) -> AsyncIterator[list[Any]]:
         """Results of a fan-out in input order, a chunk at a time (`Failure` for a failed item)."""
         ...
 
@@ -55,23 +44,12 @@ class LocalController:
         value = task.func(*args, **kwargs)
         return await value if inspect.isawaitable(value) else value
 
-    async def map(
-        self,
-        task: TaskSpec,
-        shape: CallShape,
-        items: Iterator[tuple[Any, ...]],
-        *,
-        length: int,
-        concurrency: int,
-        batch_size: int | None,
-        group_name: str | None,
-        check: Callable[[tuple[Any, ...]], None] | None = None,
-    ) -> AsyncIterator[list[Any]]:
+    async def map(self, fan_out: FanOut) -> AsyncIterator[list[Any]]:
         """Item by item, in this process, as Flyte 2's local mode does."""
-        for item in items:
-            args, kwargs = shape.call(item)
+        for item in fan_out.items:
+            args, kwargs = fan_out.shape.call(item)
             try:
-                value = await self.call_async(task, args, kwargs)
+                value = await self.call_async(fan_out.task, args, kwargs)
             except Exception as exc:
                 value = Failure(exc)
             yield [value]

@@ -11,7 +11,7 @@ from distributed import Client
 
 from . import _client, _gather
 from ._batching import Batcher, Item, setting
-from ._calls import CallShape, Failure, TaskSpec
+from ._calls import Failure, FanOut, TaskSpec
 from ._context import group
 from ._placement import placement
 
@@ -42,29 +42,27 @@ class DaskController:
             group.cancelled += 1
             raise
 
-    def map(
-        self,
-        task: TaskSpec,
-        shape: CallShape,
-        items: Iterator[tuple[Any, ...]],
-        *,
-        length: int,
-        concurrency: int,
-        batch_size: int | None,
-        group_name: str | None,
-        check: Callable[[tuple[Any, ...]], None] | None = None,
-    ) -> AsyncIterator[list[Any]]:
-        """Fan ``task`` out over ``items`` in a group of its own; results in input order.
+    def map(self, fan_out: FanOut) -> AsyncIterator[list[Any]]:
+        """Fan the task out over the items in a group of its own; results in input order.
 
         Where the task may run is checked now (an unsatisfiable request raises here);
         items are pulled as the returned stream is iterated.
         """
-        with group(f"{task.name}_{group_name or 'map'}"):
+        task = fan_out.task
+        with group(f"{task.name}_{fan_out.group_name or 'map'}"):
             annotations = dask.get_annotations()
-        source = _MapSource(items, check, max(setting("max-buffered-items"), concurrency))
+        source = _MapSource(fan_out.items, fan_out.check, max(setting("max-buffered-items"), fan_out.concurrency))
         ordered: dict[int, list[Any]] = {}
         batcher = Batcher(
-            self.client, task, shape, source, ordered.__setitem__, length=length, concurrency=concurrency, batch_size=batch_size, annotations=annotations
+            self.client,
+            task,
+            fan_out.shape,
+            source,
+            ordered.__setitem__,
+            length=fan_out.length,
+            concurrency=fan_out.concurrency,
+            batch_size=fan_out.batch_size,
+            annotations=annotations,
         )
         return _in_order(batcher, source, ordered)
 
@@ -91,7 +89,7 @@ async def _in_order(batcher: Batcher, source: _MapSource, ordered: dict[int, lis
 class _MapSource:
     """A map's zipped iterables, pulled lazily by the consumer; checks each item before it is sent."""
 
-    def __init__(self, items: Iterator[tuple[Any, ...]], check: Callable[[tuple[Any, ...]], None] | None, max_buffered: int) -> None:
+    def __init__(self, items: Iterator[tuple[Any, ...]], check: Callable[[tuple[Any, ...]], Any] | None, max_buffered: int) -> None:
         self.items = items
         self.check = check
         self.max_buffered = max_buffered

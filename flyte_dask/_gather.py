@@ -63,7 +63,7 @@ class CallBatcher:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.groups: dict[tuple[int, int, str], _Group] = {}
+        self.groups: dict[tuple[int, int, int], _Group] = {}
         self.runners: set[asyncio.Task[None]] = set()
 
     def add(self, client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[asyncio.Future[Any], _Group]:

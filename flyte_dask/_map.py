@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _bridge
-from ._calls import Call, CallShape, Failure
+from ._calls import Call, CallShape, Failure, FanOut
 from ._controller import current_controller
 from ._task import TaskTemplate
 
@@ -83,17 +83,8 @@ def _start(
         raise ValueError(f"map(concurrency={concurrency!r}): use an int >= 0 (0 means no limit)")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"map(batch_size={batch_size!r}): use an int >= 1, or None to size batches automatically")
-    controller = current_controller()
-    return controller.map(
-        target.task,
-        target.shape,
-        zip(*iterables),
-        length=_length(iterables),
-        concurrency=concurrency,
-        batch_size=batch_size,
-        group_name=group_name,
-        check=target.check,
-    )
+    fan_out = FanOut(target.task, target.shape, zip(*iterables), _length(iterables), concurrency, batch_size, group_name, target.check)
+    return current_controller().map(fan_out)
 
 
 class _Mapper:

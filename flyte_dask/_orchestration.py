@@ -45,7 +45,7 @@ class ReleasedResourcesMsg(SendMessageToScheduler):
     run_id: int
 
 
-@WorkerState._handle_event.register(ReleaseResourcesEvent)
+@WorkerState._handle_event.register(ReleaseResourcesEvent)  # type: ignore[attr-defined]
 def _handle_release_resources(self: WorkerState, ev: ReleaseResourcesEvent) -> RecsInstrs:
     ts = self.tasks.get(ev.key)
     if ts is None or not ts.resource_restrictions or ts.state not in ("executing", "long-running"):

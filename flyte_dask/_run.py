@@ -60,7 +60,8 @@ class Run:
     @property
     def phase(self) -> str:
         """``RUNNING``, ``SUCCEEDED``, ``FAILED`` or ``ABORTED``."""
-        return _PHASES.get(self.future.status, self.future.status.upper())
+        status = str(self.future.status)
+        return _PHASES.get(status, status.upper())
 
     @property
     def duration(self) -> float | None:
