@@ -23,31 +23,39 @@ from ._orchestration import release_resources
 
 @dataclass
 class WorkerTask:
-    """One task execution on a Dask worker, as seen by the calls it makes.
+    """One task call executing on a Dask worker, as seen by the calls it makes.
 
-    A task that calls other tasks becomes an orchestrator. Before it first waits on a
-    nested call it gives up what it holds: a sync task leaves the worker's thread pool
-    (`distributed.secede`) and an async task has held no thread slot from the start; both
-    give back their resources (`_orchestration`), so a GPU parent never blocks its GPU
-    children and trees of any depth never deadlock, however few threads the cluster has.
+    A call that calls other tasks becomes an orchestrator. Before it first waits on a
+    nested call it gives up what it holds: a sync call leaves the worker's thread pool
+    (`distributed.secede`), an async call its slot among the worker's async calls, and
+    its Dask task gives back its resources (`_orchestration`), so a GPU parent never
+    blocks its GPU children and trees of any depth never deadlock, however few threads
+    or async slots the cluster has. The calls of one batch share one Dask task, hence
+    ``released``: its resources are given back once.
     """
 
     key: Any
     worker: Any
     is_async: bool = False
+    slot: Any = None  # the async-call slot (an asyncio.Semaphore) this call holds, if any
+    released: list[bool] = field(default_factory=lambda: [False])
     pool_thread: int = field(default_factory=threading.get_ident)
     orchestrating: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def orchestrate(self) -> None:
-        """Give up the thread slot (sync tasks, from their own thread) and the resources, once."""
+        """Give up the thread slot or async slot, and the Dask task's resources, once."""
         with self._lock:
             if self.orchestrating:
                 return
             self.orchestrating = True
+            first, self.released[0] = not self.released[0], True
+        if self.slot is not None:
+            self.slot.release()
         if not self.is_async and threading.get_ident() == self.pool_thread:
             secede()
-        release_resources(self.worker, self.key)
+        if first:
+            release_resources(self.worker, self.key)
 
 
 _worker_task: contextvars.ContextVar[WorkerTask | None] = contextvars.ContextVar("flyte_dask_worker_task", default=None)
@@ -59,14 +67,20 @@ def current_worker_task() -> WorkerTask | None:
 
 
 @contextmanager
-def worker_task_scope(key: Any, worker: Any, is_async: bool = False) -> Iterator[WorkerTask]:
-    """Mark the code run inside as task ``key`` executing on ``worker``, for the calls it makes."""
-    state = WorkerTask(key, worker, is_async)
+def worker_task_scope(key: Any, worker: Any, is_async: bool = False, slot: Any = None, released: list[bool] | None = None) -> Iterator[WorkerTask]:
+    """Mark the code run inside as a call of Dask task ``key`` on ``worker``, for the calls it makes.
+
+    ``slot``: the async slot the call holds (released here unless it orchestrated);
+    ``released``: shared by the calls of one batch.
+    """
+    state = WorkerTask(key, worker, is_async, slot, released if released is not None else [False])
     token = _worker_task.set(state)
     try:
         yield state
     finally:
         _worker_task.reset(token)
+        if slot is not None and not state.orchestrating:
+            slot.release()
 
 
 @contextmanager

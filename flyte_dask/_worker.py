@@ -51,9 +51,9 @@ async def run_call_async(task: TaskSpec, call: Call, to_host: bool, key: Any) ->
     worker = _leave_slot(key)
 
     async def body() -> Any:
-        async with _async_slot():
-            with worker_task_scope(key, worker, is_async=True), _gpu_task(task, key, 1):
-                return await _with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name)
+        slot = await _async_slot()
+        with worker_task_scope(key, worker, is_async=True, slot=slot), _gpu_task(task, key, 1):
+            return await _with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name)
 
     value = await _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context())
     return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
@@ -89,12 +89,15 @@ async def run_batch_async(
 
     async def body() -> list[Any]:
         limit = asyncio.Semaphore(concurrency) if concurrency > 0 else contextlib.nullcontext()
+        released = [False]  # the batch's resources, given back once for all its calls
 
         async def one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            async with limit, _async_slot():
-                return await _async_attempts(task, args, kwargs, busy)
+            async with limit:
+                slot = await _async_slot()
+                with worker_task_scope(key, worker, is_async=True, slot=slot, released=released):
+                    return await _async_attempts(task, args, kwargs, busy)
 
-        with worker_task_scope(key, worker, is_async=True), _gpu_task(task, key, len(calls)):
+        with _gpu_task(task, key, len(calls)):
             return await _eagerly([one(args, kwargs) for args, kwargs in calls])
 
     values = await _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context())
@@ -116,12 +119,16 @@ def _leave_slot(key: Any) -> Any:
 _slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
 
-def _async_slot() -> asyncio.Semaphore:
-    """The bound on async calls running at once in this worker process (``flyte-dask.worker.max-async-calls``)."""
+async def _async_slot() -> asyncio.Semaphore:
+    """Take one of this worker process's async-call slots (``flyte-dask.worker.max-async-calls``).
+
+    Returns the semaphore; the call gives its slot back when it ends or starts orchestrating.
+    """
     loop = asyncio.get_running_loop()
     slot = _slots.get(loop)
     if slot is None:
         slot = _slots[loop] = asyncio.Semaphore(int(dask.config.get("flyte-dask.worker.max-async-calls")))
+    await slot.acquire()
     return slot
 
 
@@ -158,15 +165,17 @@ async def _eagerly(coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:
     A cheap async item that never awaits costs one call instead of an asyncio task and
     two loop turns (Python 3.12's eager task factory does the same).
     """
+    loop = asyncio.get_running_loop()
     values: list[Any] = [None] * len(coros)
     suspended: list[tuple[int, asyncio.Future[Any]]] = []
     for index, coro in enumerate(coros):
+        context = contextvars.copy_context()  # each call's own, as a task would have: what it sets stays its own
         try:
-            yielded = coro.send(None)
+            yielded = context.run(coro.send, None)
         except StopIteration as stop:
             values[index] = stop.value
             continue
-        suspended.append((index, asyncio.ensure_future(_resume(coro, yielded))))
+        suspended.append((index, loop.create_task(_resume(coro, yielded), context=context)))
     for index, future in suspended:
         values[index] = await future
     return values

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import dask
 import pytest
 from dask.utils import key_split
 from distributed import Client, LocalCluster, get_client, get_task_stream, get_worker
@@ -61,6 +62,36 @@ def test_async_map_items_run_concurrently_and_the_cap_holds(session: Client) -> 
     capped = list(flyte.map(io_call, range(20), [0.2] * 20, concurrency=5))
     assert [i for i, _, _ in capped] == list(range(20))
     assert max_overlap([(s, e) for _, s, e in capped]) == 5
+
+
+def test_async_calls_per_worker_are_bounded_by_config(no_session: None) -> None:
+    """``flyte-dask.worker.max-async-calls`` caps the async calls a worker process runs at once."""
+    with dask.config.set({"flyte-dask.worker.max-async-calls": 5}):
+        with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+            flyte.init(Client(cluster, set_as_default=False))
+            try:
+                results = flyte.run(io_fan_out_of, 20, 0.2).outputs()[0]
+            finally:
+                flyte.shutdown()
+    assert sorted(i for i, _, _ in results) == list(range(20))
+    assert max_overlap([(s, e) for _, s, e in results]) == 5
+
+
+@env.task
+async def io_fan_out_of(n: int, seconds: float) -> list[tuple[int, float, float]]:
+    return list(await asyncio.gather(*[io_call(i, seconds) for i in range(n)]))
+
+
+@env.task
+async def grouped_item(i: int) -> int:
+    """Enters a group (a context variable set before it suspends) and calls a task inside it."""
+    with flyte.group("per_item"):
+        index, _, _ = await io_call(i, 0.01)
+    return index
+
+
+def test_batched_async_items_keep_their_own_context(session: Client) -> None:
+    assert list(flyte.map(grouped_item, range(40))) == list(range(40))
 
 
 # -- orchestrators hold no GPU --------------------------------------------------------
@@ -137,6 +168,13 @@ def test_gpu_parent_fans_out_gpu_children_on_one_gpu(one_gpu: Client, parent: fl
     _check_children(run.outputs()[0], 6)
     used, free = _accounting(one_gpu)
     assert set(used.values()) == {0} and sorted(free.values()) == [0, 1]  # all returned, on both sides
+
+
+def test_a_fractional_gpu_parent_gives_its_share_back(one_gpu: Client) -> None:
+    """A parent holding half the GPU; each child needs all of it."""
+    run = flyte.run(gpu_parent_map.override(resources=flyte.Resources(gpu=0.5)), 4)
+    run.wait(timeout=60)
+    _check_children(run.outputs()[0], 4)
 
 
 def test_gpu_orchestrators_three_deep_on_one_gpu(one_gpu: Client) -> None:
