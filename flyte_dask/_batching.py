@@ -173,11 +173,10 @@ class Batcher:
 
     def _submit(self, batches: list[list[Item]]) -> None:
         columns = [[list(column) for column in zip(*(item for _, item in items))] for items in batches]
-        where = []
+        where: list[dict[str, Any]] = []
         picks: list[str | None] = []
         for _ in batches:
-            restriction = self.slots.pick(self.load) if self.slots is not None else {}
-            address = restriction.get("workers", [None])[0] if self.slots is not None and self.slots.capacity else None
+            restriction, address = self.slots.pick(self.load) if self.slots is not None else ({}, None)
             if address is not None:
                 self.load[address] += 1
             where.append(restriction)

@@ -88,12 +88,13 @@ class Slots:
         """Tasks all eligible workers run at once."""
         return sum(self.capacity.values())
 
-    def pick(self, load: dict[str, int]) -> dict[str, Any]:
-        """Placement for one more task, given how many of ours each worker runs: the freest worker."""
+    def pick(self, load: dict[str, int]) -> tuple[dict[str, Any], str | None]:
+        """Placement for one more task, given how many of ours each worker runs, and the worker
+        picked (the freest), or None where the restriction alone places it."""
         if not self.capacity:
-            return self.restriction
+            return self.restriction, None
         address = max(self.capacity, key=lambda a: (self.capacity[a] - load.get(a, 0)) / self.capacity[a])
-        return {"workers": [address], "allow_other_workers": True}
+        return {"workers": [address], "allow_other_workers": True}, address
 
 
 def slots(client: Client, task_name: str, request: dict[str, float], is_async: bool) -> Slots | None:
