@@ -109,6 +109,7 @@ class Batcher:
         self.load: Counter[str] = Counter()
         self.item_seconds: float | None = None
         self.batch = batch_size or 1
+        self.interrupted = False  # set from outside: stop waiting and let the driver look (a caller went away)
 
     # -- sizing ------------------------------------------------------------------
     def _task_limit(self) -> int:
@@ -221,6 +222,9 @@ class Batcher:
             high = min(high, max(low, 0.05 * self.item_seconds * self.batch))
         interval = low
         while not (done := [f for f in self.inflight if f.status != "pending"]):
+            if self.interrupted:
+                self.interrupted = False
+                return []
             await asyncio.sleep(interval)
             interval = min(2 * interval, high)
         return done
@@ -264,7 +268,9 @@ class Batcher:
             self.leases = 0
         if not self.inflight:
             return not self.source.exhausted
-        await self._collect(await self._finished())
+        finished = await self._finished()
+        if finished:
+            await self._collect(finished)
         return True
 
     async def cancel(self, futures: list[Future]) -> None:

@@ -39,7 +39,7 @@ class DaskController:
         try:
             return await future
         except asyncio.CancelledError:
-            group.cancelled += 1
+            group.caller_went_away()
             raise
 
     def map(self, fan_out: FanOut) -> AsyncIterator[list[Any]]:

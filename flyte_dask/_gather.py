@@ -38,7 +38,14 @@ class _Group:
     task: TaskSpec
     annotations: dict[str, Any]
     calls: list[_Call] = field(default_factory=list)
-    cancelled: int = 0  # calls whose callers went away (see `forget`)
+    cancelled: int = 0  # calls whose callers went away
+    batcher: Batcher | None = None
+
+    def caller_went_away(self) -> None:
+        """One call's caller was cancelled: have the batcher look for batches nobody waits for."""
+        self.cancelled += 1
+        if self.batcher is not None:
+            self.batcher.interrupted = True
 
 
 class _CallSource:
@@ -129,7 +136,9 @@ async def _run_batched(group: _Group) -> None:
         for offset, value in enumerate(values):
             _settle(calls[start + offset].future, value)
 
-    batcher = Batcher(group.client, group.task, WHOLE_CALLS, _CallSource(calls), sink, length=len(calls), annotations=group.annotations, item_name="gathered call")
+    batcher = group.batcher = Batcher(
+        group.client, group.task, WHOLE_CALLS, _CallSource(calls), sink, length=len(calls), annotations=group.annotations, item_name="gathered call"
+    )
     try:
         seen = 0
         while await batcher.step():

@@ -26,6 +26,7 @@ from distributed.worker_state_machine import SecedeEvent
 
 from . import _bridge, _gpu
 from ._calls import BatchResult, Call, CallShape, Failure, TaskSpec
+from ._cancellation import run_cancellable
 from ._context import worker_task_scope
 from ._shipping import Shipped, shipped, unshipped
 
@@ -55,7 +56,7 @@ async def run_call_async(task: TaskSpec, call: Call, to_host: bool, key: Any) ->
         with worker_task_scope(key, worker, is_async=True, slot=slot), _gpu_task(task, key, 1):
             return await _with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name)
 
-    value = await _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context())
+    value = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
     return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
 
 
@@ -100,7 +101,7 @@ async def run_batch_async(
         with _gpu_task(task, key, len(calls)):
             return await _eagerly([one(args, kwargs) for args, kwargs in calls])
 
-    values = await _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context())
+    values = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
     return shipped(BatchResult(_gpu.to_host(values) if to_host else values, busy[0]), task.by_value)
 
 
@@ -176,8 +177,9 @@ async def _eagerly(coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:
             values[index] = stop.value
             continue
         suspended.append((index, loop.create_task(_resume(coro, yielded), context=context)))
-    for index, future in suspended:
-        values[index] = await future
+    if suspended:  # gathered, so cancelling the batch cancels every call still running
+        for (index, _), value in zip(suspended, await asyncio.gather(*(future for _, future in suspended))):
+            values[index] = value
     return values
 
 

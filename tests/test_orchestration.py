@@ -23,7 +23,7 @@ import flyte_dask as flyte
 from flyte_dask._cluster import add_workers
 from flyte_dask._loader import load_script
 
-from .conftest import SEEDS, DaskProcesses, max_overlap
+from .conftest import SEEDS, DaskProcesses, eventually, max_overlap
 
 env = flyte.TaskEnvironment(name="orch")
 gpu_env = flyte.TaskEnvironment(name="orch_gpu", resources=flyte.Resources(gpu=1))
@@ -272,6 +272,36 @@ def test_cancelling_one_of_many_gathered_calls(session: Client) -> None:
     results, cancelled = asyncio.run(go())
     assert cancelled.cancelled() and isinstance(results[7], asyncio.CancelledError)
     assert [r[0] for i, r in enumerate(results) if i != 7] == [i for i in range(60) if i != 7]  # type: ignore[index]
+
+
+@env.task
+async def waits_for_cancel(folder: str, i: int) -> str:
+    """Says it started, then waits; says so if it is cancelled."""
+    Path(folder, f"started-{i}").touch()
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        Path(folder, f"cancelled-{i}").touch()
+        raise
+    return "finished"
+
+
+@pytest.mark.parametrize("calls", [1, 24], ids=["lone-call", "gathered-batch"])
+def test_cancelling_the_callers_stops_the_coroutines_on_the_worker(session: Client, tmp_path: Path, calls: int) -> None:
+    folder = str(tmp_path)
+
+    async def go() -> None:
+        gathered = asyncio.gather(*[waits_for_cancel(folder, i) for i in range(calls)])
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("started-*"))) < calls:
+            assert time.monotonic() < deadline, "the calls never started"
+            await asyncio.sleep(0.02)
+        gathered.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gathered
+
+    asyncio.run(go())
+    assert eventually(lambda: len(list(tmp_path.glob("cancelled-*"))) == calls, timeout=15)
 
 
 def test_as_completed_over_gathered_calls(session: Client) -> None:
