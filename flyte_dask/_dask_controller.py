@@ -48,6 +48,7 @@ class DaskController:
         Where the task may run is checked now (an unsatisfiable request raises here);
         items are pulled as the returned stream is iterated.
         """
+        _client.orchestrate_if_on_worker()  # here, in the caller's thread: the stream may be stepped on another
         task = fan_out.task
         with group(f"{task.name}_{fan_out.group_name or 'map'}"):
             annotations = dask.get_annotations()
@@ -69,7 +70,6 @@ class DaskController:
 
 async def _in_order(batcher: Batcher, source: _MapSource, ordered: dict[int, list[Any]]) -> AsyncIterator[list[Any]]:
     """Step ``batcher`` and yield its results in input order, a chunk at a time."""
-    _client.orchestrate_if_on_worker()
     try:
         running = True
         while True:
