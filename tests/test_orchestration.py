@@ -24,6 +24,7 @@ from flyte_dask._cluster import add_workers
 from flyte_dask._loader import load_script
 
 from .conftest import SEEDS, DaskProcesses, eventually, max_overlap
+from .test_calls import stamped as io_call
 
 env = flyte.TaskEnvironment(name="orch")
 gpu_env = flyte.TaskEnvironment(name="orch_gpu", resources=flyte.Resources(gpu=1))
@@ -35,15 +36,8 @@ class ItemError(Exception):
 
 # -- async tasks hold no thread -------------------------------------------------------
 @env.task
-async def io_call(i: int, seconds: float = 0.5) -> tuple[int, float, float]:
-    start = time.time()
-    await asyncio.sleep(seconds)
-    return i, start, time.time()
-
-
-@env.task
 async def io_fan_out(n: int) -> list[tuple[int, float, float]]:
-    return list(await asyncio.gather(*[io_call(i) for i in range(n)]))
+    return list(await asyncio.gather(*[io_call(i, 0.5) for i in range(n)]))
 
 
 def test_gathered_io_calls_all_await_at_once_on_two_threads(session: Client) -> None:
@@ -302,14 +296,6 @@ def test_cancelling_the_callers_stops_the_coroutines_on_the_worker(session: Clie
 
     asyncio.run(go())
     assert eventually(lambda: len(list(tmp_path.glob("cancelled-*"))) == calls, timeout=15)
-
-
-def test_as_completed_over_gathered_calls(session: Client) -> None:
-    async def order() -> list[int]:
-        calls = [io_call(0, 1.0), io_call(1, 0.05), io_call(2, 0.5)]
-        return [(await call)[0] for call in asyncio.as_completed(calls)]
-
-    assert asyncio.run(order()) == [1, 2, 0]
 
 
 # -- small maps use the threads they have --------------------------------------------
