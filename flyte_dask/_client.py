@@ -15,6 +15,7 @@ import atexit
 import functools
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -86,8 +87,22 @@ def init(address: str | Client | Any | None = None, *, timeout: float = DEFAULT_
             _session = Session(client=Client(cluster, set_as_default=False), cluster=cluster)
         else:
             _session = Session(client=_connect(address, timeout), cluster=None)
-        _session.client.register_plugin(ResourceReleasePlugin())
+        _register_plugins(_session.client)
         return _session.client
+
+
+def _register_plugins(client: Client) -> None:
+    """Install flyte_dask's scheduler plugin; a scheduler that cannot import flyte_dask still works."""
+    try:
+        client.register_plugin(ResourceReleasePlugin())
+    except Exception as exc:
+        warnings.warn(
+            f"the Dask scheduler could not load flyte_dask's scheduler plugin ({exc}). Tasks that call tasks still "
+            "give their resources back on the workers, but the scheduler's resource bookkeeping (the dashboard) "
+            "will count them as held. Install flyte_dask where the scheduler runs.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _connect(address: Any, timeout: float) -> Client:

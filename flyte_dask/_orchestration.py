@@ -8,8 +8,9 @@ first nested call a task releases its resources:
 - on the worker, through an event of our own handled by Dask's worker state machine
   (registered on `WorkerState._handle_event`, the state machine's own extension point):
   the resources return to the worker's pool and waiting tasks start at once;
-- on the scheduler, through a stream handler that `ResourceReleasePlugin` installs, so
-  the scheduler's ``used_resources`` agree with the worker's.
+- on the scheduler, through an event the worker logs (a message every scheduler
+  accepts) that `ResourceReleasePlugin` acts on, so the scheduler's ``used_resources``
+  agree with the worker's. A scheduler without the plugin only stores the event.
 
 The task never takes them back: what it does after its children is orchestration.
 """
@@ -22,9 +23,10 @@ from typing import Any
 
 from distributed import Worker
 from distributed.diagnostics.plugin import SchedulerPlugin
-from distributed.worker_state_machine import RecsInstrs, SendMessageToScheduler, StateMachineEvent, WorkerState
+from distributed.worker_state_machine import RecsInstrs, StateMachineEvent, WorkerState
 
-_OP = "flyte-dask-released-resources"
+TOPIC = "flyte-dask-released-resources"
+"""The scheduler event topic under which workers report resources given back."""
 
 
 @dataclass
@@ -35,16 +37,6 @@ class ReleaseResourcesEvent(StateMachineEvent):
     key: Any
 
 
-@dataclass
-class ReleasedResourcesMsg(SendMessageToScheduler):
-    """Tells the scheduler that a running task gave its resources back."""
-
-    op = _OP
-    __slots__ = ("key", "run_id")
-    key: Any
-    run_id: int
-
-
 @WorkerState._handle_event.register(ReleaseResourcesEvent)  # type: ignore[attr-defined]
 def _handle_release_resources(self: WorkerState, ev: ReleaseResourcesEvent) -> RecsInstrs:
     ts = self.tasks.get(ev.key)
@@ -52,14 +44,26 @@ def _handle_release_resources(self: WorkerState, ev: ReleaseResourcesEvent) -> R
         return {}, []
     self._release_resources(ts)
     ts.resource_restrictions = {}  # nothing left to release when it finishes
-    recs, instructions = self._ensure_computing()
-    return recs, [*instructions, ReleasedResourcesMsg(key=ts.key, run_id=ts.run_id, stimulus_id=ev.stimulus_id)]
+    return self._ensure_computing()
 
 
 def release_resources(worker: Worker, key: Any) -> None:
     """From any thread: have ``worker`` give back the resources of its running task ``key``."""
-    event = ReleaseResourcesEvent(key=key, stimulus_id=f"flyte-dask-orchestrate-{time()}")
-    worker.loop.add_callback(worker.handle_stimulus, event)
+    worker.loop.add_callback(_release, worker, key)
+
+
+def _release(worker: Worker, key: Any) -> None:
+    ts = worker.state.tasks.get(key)
+    if ts is None or not ts.resource_restrictions or ts.state not in ("executing", "long-running"):
+        return
+    run_id = ts.run_id
+    worker.handle_stimulus(ReleaseResourcesEvent(key=key, stimulus_id=f"flyte-dask-orchestrate-{time()}"))
+    worker.log_event(TOPIC, {"key": key, "run_id": run_id, "worker": worker.address})
+
+
+def _as_key(value: Any) -> Any:
+    """A key as it was before msgpack turned its tuples into lists."""
+    return tuple(_as_key(v) for v in value) if isinstance(value, list) else value
 
 
 class ResourceReleasePlugin(SchedulerPlugin):
@@ -77,9 +81,12 @@ class ResourceReleasePlugin(SchedulerPlugin):
 
     async def start(self, scheduler: Any) -> None:
         self.scheduler = scheduler
-        scheduler.stream_handlers[_OP] = self.handle_released
 
-    def handle_released(self, key: Any, run_id: int, worker: str, stimulus_id: str) -> None:
+    def log_event(self, topic: str, msg: Any) -> None:
+        if topic == TOPIC:
+            self.handle_released(_as_key(msg["key"]), msg["run_id"], msg["worker"])
+
+    def handle_released(self, key: Any, run_id: int, worker: str) -> None:
         ts = self.scheduler.tasks.get(key)
         ws = self.scheduler.workers.get(worker)
         if ts is None or ws is None or ts.processing_on is not ws or ts.run_id != run_id or key in self.released:

@@ -22,6 +22,7 @@ from distributed import Client, LocalCluster, get_client, get_task_stream, get_w
 import flyte_dask as flyte
 from flyte_dask._cluster import add_workers
 from flyte_dask._loader import load_script
+from flyte_dask._orchestration import ResourceReleasePlugin
 
 from .conftest import SEEDS, DaskProcesses, eventually, max_overlap
 from .test_calls import stamped as io_call
@@ -182,6 +183,18 @@ def test_scheduler_and_worker_agree_while_the_parent_waits(one_gpu: Client) -> N
     assert flyte.run(gpu_parent_reports_scheduler_use).outputs()[0] == 0.0
     used, _ = _accounting(one_gpu)
     assert set(used.values()) == {0}
+
+
+def test_a_scheduler_without_the_plugin_still_runs_gpu_orchestrators(one_gpu: Client) -> None:
+    """Workers report releases as scheduler events, which any scheduler accepts."""
+    one_gpu.unregister_scheduler_plugin(ResourceReleasePlugin.name)
+    try:
+        run = flyte.run(gpu_parent_map, 3)
+        run.wait(timeout=60)
+        _check_children(run.outputs()[0], 3)
+        assert len(one_gpu.run(lambda: 1)) == 2  # both workers still connected
+    finally:
+        one_gpu.register_plugin(ResourceReleasePlugin())
 
 
 @pytest.mark.parametrize(
