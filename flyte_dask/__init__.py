@@ -13,6 +13,7 @@ from ._options import Cache, RetryStrategy, Timeout
 from ._placement import UnsatisfiableResourcesError
 from ._resources import Resources
 from ._run import Run, RunOutputs, run
+from ._status import ClusterStatus, WorkerStatus, cluster_status
 from ._task import TaskTemplate
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Cache",
     "ClusterLimit",
+    "ClusterStatus",
     "Resources",
     "RetryStrategy",
     "Run",
@@ -28,7 +30,9 @@ __all__ = [
     "TaskTemplate",
     "Timeout",
     "UnsatisfiableResourcesError",
+    "WorkerStatus",
     "__version__",
+    "cluster_status",
     "group",
     "init",
     "map",

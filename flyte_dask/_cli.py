@@ -1,6 +1,7 @@
 """The ``flyte-dask`` command: run a task of a pipeline file on a Dask cluster.
 
     flyte-dask run pipeline.py main --docs '["a","b"]' [--address tcp://sched:8786]
+    flyte-dask status [--address tcp://sched:8786]
     dask worker tcp://sched:8786 --resources "$(flyte-dask gpu-resources)"
 
 Each task parameter becomes an option; values are read as JSON (``3``, ``[1,2]``,
@@ -21,6 +22,7 @@ from ._gpu import resources_flag
 from ._loader import load_script
 from ._nvml import visible_devices
 from ._run import run
+from ._status import cluster_status
 from ._task import TaskTemplate
 
 
@@ -68,12 +70,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("file", help="path of the Python file that defines the task")
     run_parser.add_argument("task", help="name of the task to run")
     run_parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or an embedded cluster)")
+    status_parser = commands.add_parser(
+        "status", help="what flyte_dask sees here and on a cluster: versions, GPUs, workers, resources, problems"
+    )
+    status_parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or Dask's config)")
+    status_parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the scheduler (default 10)")
     commands.add_parser(
         "gpu-resources",
         help="print the visible GPUs as a `dask worker --resources` value, for one worker owning them all (from NVML)",
         description='dask worker ADDRESS --resources "$(flyte-dask gpu-resources)"',
     )
     args, rest = parser.parse_known_args(argv)
+    if args.command == "status":
+        status = cluster_status(args.address, timeout=args.timeout)
+        print(status)
+        return 1 if status.error is not None else 0
     if args.command == "gpu-resources":
         flag = resources_flag(visible_devices())
         if not flag:

@@ -30,6 +30,7 @@ from ._calls import CallShape, TaskSpec
 from ._cluster import start_local_cluster
 from ._context import current_worker_task
 from ._gpu import can_receive_cuda
+from ._nvml import probe
 from ._orchestration import ResourceReleasePlugin
 from ._shipping import shipped, unshipped
 from ._worker import run_batch, run_batch_async, run_call, run_call_async
@@ -86,7 +87,7 @@ def init(address: str | Client | Any | None = None, *, timeout: float = DEFAULT_
             cluster = start_local_cluster(**cluster_options)
             _session = Session(client=Client(cluster, set_as_default=False), cluster=cluster)
         else:
-            _session = Session(client=_connect(address, timeout), cluster=None)
+            _session = Session(client=connect(address, timeout), cluster=None)
         _register_plugins(_session.client)
         return _session.client
 
@@ -105,7 +106,8 @@ def _register_plugins(client: Client) -> None:
         )
 
 
-def _connect(address: Any, timeout: float) -> Client:
+def connect(address: Any, timeout: float) -> Client:
+    """A client of the scheduler at ``address``; `ConnectionError` naming the fix if none answers in ``timeout`` seconds."""
     where = address if isinstance(address, str) else getattr(address, "scheduler_address", repr(address))
     try:
         return Client(address, timeout=timeout, set_as_default=False)
@@ -173,6 +175,30 @@ def cluster_view(client: Client, max_age: float) -> ClusterView:
         threads = {address: int(w.get("nthreads", 1)) for address, w in workers.items()}
         view = _views[client] = ClusterView(time.monotonic(), offers, max(1, sum(threads.values())), threads)
     return view
+
+
+def cluster_report(client: Client) -> dict[str, Any]:
+    """The raw facts `cluster_status` reads: the scheduler's worker table, GPUs in use per worker
+    (the scheduler's bookkeeping), GPUs each worker's NVML sees, and package versions everywhere."""
+    try:
+        seen = client.run(_gpus_seen)
+    except Exception:  # workers that cannot import flyte_dask cannot say
+        seen = {}
+    return {
+        "address": str(client.scheduler.address),
+        "workers": client.scheduler_info(n_workers=-1).get("workers", {}),
+        "gpus_in_use": client.run_on_scheduler(_gpus_in_use),
+        "gpus_seen": seen,
+        "versions": client.get_versions(check=False),
+    }
+
+
+def _gpus_in_use(dask_scheduler: Any) -> dict[str, float]:
+    return {address: ws.used_resources.get("GPU", 0) for address, ws in dask_scheduler.workers.items()}
+
+
+def _gpus_seen() -> int:
+    return len(probe().devices())
 
 
 def events(client: Client, topic: str) -> list[tuple[float, Any]]:

@@ -34,11 +34,16 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def dask_cuda_installed() -> bool:
+    """Whether dask-cuda (for `LocalCUDACluster` GPU workers) can be imported here."""
+    return importlib.util.find_spec("dask_cuda") is not None
+
+
 def start_local_cluster(**options: Any) -> Any:
     """Start the embedded cluster; ``options`` go to `LocalCluster` (or `LocalCUDACluster`)."""
     options.setdefault("dashboard_address", ":0")
     devices = probe().devices()
-    if devices and importlib.util.find_spec("dask_cuda") is not None:
+    if devices and dask_cuda_installed():
         return start_gpu_cluster(len(devices), **options)
     if devices:
         warnings.warn(

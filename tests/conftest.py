@@ -82,6 +82,11 @@ class DaskProcesses:
         """Start one worker process (``args`` as for ``dask worker``, e.g. ``--resources GPU=1``)."""
         self._spawn("worker", self.address, "--no-dashboard", "--nworkers", "1", *args)
 
+    def wait_for_workers(self, count: int) -> None:
+        """Block until ``count`` workers have joined the scheduler."""
+        with Client(self.address, timeout=30, set_as_default=False) as probe:
+            probe.wait_for_workers(count, timeout=60)
+
     def close(self) -> None:
         for proc in reversed(self.procs):
             proc.terminate()
@@ -99,8 +104,7 @@ def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskPro
     try:
         procs.worker("--nthreads", "2")
         procs.worker("--nthreads", "2")
-        with Client(procs.address, timeout=30, set_as_default=False) as probe:
-            probe.wait_for_workers(2, timeout=60)
+        procs.wait_for_workers(2)
         yield procs
     finally:
         procs.close()

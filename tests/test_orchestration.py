@@ -224,8 +224,7 @@ def test_gpu_parent_on_real_dask_processes(tmp_path_factory: pytest.TempPathFact
     procs = DaskProcesses(tmp_path_factory.mktemp("one-gpu-processes"))
     try:
         procs.worker("--nthreads", "2", "--resources", "GPU=1")
-        with Client(procs.address, timeout=30, set_as_default=False) as probe:
-            probe.wait_for_workers(1, timeout=60)
+        procs.wait_for_workers(1)
         flyte.init(procs.address)
         for parent in (gpu_parent_map, gpu_parent_gather):
             run = flyte.run(parent, 4)
