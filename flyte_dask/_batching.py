@@ -21,6 +21,7 @@ from distributed import Client, Future
 from . import _client
 from ._calls import BatchResult, CallShape, Failure, TaskSpec
 from ._placement import Slots, slots, total_threads
+from ._progress import Progress
 from ._shipping import unshipped
 
 _CONFIG = "flyte-dask.map"
@@ -87,6 +88,7 @@ class Batcher:
         batch_size: int | None = None,
         annotations: dict[str, Any] | None = None,
         item_name: str = "map item",
+        progress: Progress | None = None,
     ) -> None:
         self.client = client
         self.task = task
@@ -97,6 +99,7 @@ class Batcher:
         self.fixed_batch = batch_size
         self.annotations = annotations or {}
         self.item_name = item_name
+        self.progress = progress
         self.threads = total_threads(client)
         # With a known length, at least four batches per thread, so every thread gets work.
         self.spread = math.ceil(length / (4 * self.threads)) if length else 0
@@ -238,6 +241,8 @@ class Batcher:
             start, _ = self._forget(future)
             self._observe(result)
             self.sink(start, result.values)
+            if self.progress is not None:
+                self.progress.update(len(result.values), result.failed)
         for future in finished:
             if future in self.inflight:  # erred, cancelled or lost as a whole (e.g. KilledWorker)
                 start, count = self._forget(future)
@@ -247,6 +252,8 @@ class Batcher:
                 except BaseException as exc:
                     error = exc
                 self.sink(start, [Failure(error)] * count)
+                if self.progress is not None:
+                    self.progress.update(count, count)
 
     def _forget(self, future: Future) -> tuple[int, int]:
         start, count = self.inflight.pop(future)
@@ -290,3 +297,6 @@ class Batcher:
         if self.semaphore is not None:
             await _client.release_leases(self.client, self.semaphore, self.leases)
         self.leases = 0
+        if self.progress is not None:
+            self.progress.close()
+            self.progress = None

@@ -102,6 +102,7 @@ class BatchResult:
 
     values: list[Any]
     seconds: float
+    failed: int = 0  # how many values are `Failure`s, counted on the worker
 
 
 @dataclass

@@ -107,3 +107,8 @@ def group_token() -> str:
     """
     ids = dask.get_annotations().get("span", {}).get("ids", ())
     return hashlib.sha1(repr(ids).encode()).hexdigest()[:16] if ids else "0" * 16
+
+
+def groups_of(annotations: dict[str, Any]) -> tuple[str, ...]:
+    """The names of the groups (spans) that ``annotations`` place work in, outermost first."""
+    return tuple(annotations.get("span", {}).get("name", ()))

@@ -12,8 +12,9 @@ from distributed import Client
 from . import _client, _gather
 from ._batching import Batcher, Item, setting
 from ._calls import Failure, FanOut, TaskSpec
-from ._context import group
+from ._context import group, groups_of
 from ._placement import placement
+from ._progress import progress
 
 
 class DaskController:
@@ -64,6 +65,7 @@ class DaskController:
             concurrency=fan_out.concurrency,
             batch_size=fan_out.batch_size,
             annotations=annotations,
+            progress=progress(task.name, fan_out.length or None, groups_of(annotations)[:-1]),
         )
         return _in_order(batcher, source, ordered)
 

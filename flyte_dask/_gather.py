@@ -21,8 +21,10 @@ from distributed import Client
 
 from . import _client
 from ._batching import Batcher, Item
-from ._calls import Failure, TaskSpec, WHOLE_CALLS
+from ._calls import WHOLE_CALLS, Failure, TaskSpec
+from ._context import groups_of
 from ._placement import placement
+from ._progress import gather_progress
 
 
 @dataclass
@@ -136,9 +138,22 @@ async def _run_batched(group: _Group) -> None:
         for offset, value in enumerate(values):
             _settle(calls[start + offset].future, value)
 
-    batcher = group.batcher = Batcher(
-        group.client, group.task, WHOLE_CALLS, _CallSource(calls), sink, length=len(calls), annotations=group.annotations, item_name="gathered call"
-    )
+    try:
+        batcher = group.batcher = Batcher(
+            group.client,
+            group.task,
+            WHOLE_CALLS,
+            _CallSource(calls),
+            sink,
+            length=len(calls),
+            annotations=group.annotations,
+            item_name="gathered call",
+            progress=gather_progress(group.task.name, len(calls), groups_of(group.annotations)),
+        )
+    except Exception as exc:  # e.g. no worker offers the task's resources: every caller hears it
+        for call in calls:
+            _settle(call.future, Failure(exc))
+        return
     try:
         seen = 0
         while await batcher.step():

@@ -72,7 +72,7 @@ def run_batch(task: TaskSpec, shape: CallShape, to_host: bool, columns: list[lis
     key = worker.get_current_task()
     with worker_task_scope(key, worker), _gpu_task(task, key, len(calls)):
         values = [_sync_attempts(task, args, kwargs) for args, kwargs in calls]
-    return shipped(BatchResult(_gpu.to_host(values) if to_host else values, time.perf_counter() - start), task.by_value)
+    return shipped(_result(values, time.perf_counter() - start, to_host), task.by_value)
 
 
 async def run_batch_async(
@@ -102,7 +102,13 @@ async def run_batch_async(
             return await _eagerly([one(args, kwargs) for args, kwargs in calls])
 
     values = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
-    return shipped(BatchResult(_gpu.to_host(values) if to_host else values, busy[0]), task.by_value)
+    return shipped(_result(values, busy[0], to_host), task.by_value)
+
+
+def _result(values: list[Any], seconds: float, to_host: bool) -> BatchResult:
+    """A batch's outcome, its failures counted here so the caller need not look at every value."""
+    failed = sum(1 for value in values if type(value) is Failure)
+    return BatchResult(_gpu.to_host(values) if to_host else values, seconds, failed)
 
 
 def _leave_slot(key: Any) -> Any:

@@ -259,6 +259,20 @@ def test_many_gathered_calls_are_batched_and_each_keeps_its_own_outcome(session:
     assert 0 < len(dask_tasks) < 100  # 300 calls, packed into batches
 
 
+@gpu_env.task
+async def needs_a_gpu(i: int) -> int:
+    return i
+
+
+def test_a_gather_no_worker_can_run_fails_every_caller(session: Client) -> None:
+    async def go() -> list[object]:
+        return await asyncio.gather(*[needs_a_gpu(i) for i in range(20)], return_exceptions=True)
+
+    with dask.config.set({"flyte-dask.resources-timeout": "0.2s"}):
+        results = asyncio.run(asyncio.wait_for(go(), 60))
+    assert all(isinstance(r, flyte.UnsatisfiableResourcesError) for r in results)
+
+
 def test_the_first_failure_raises_without_return_exceptions(session: Client) -> None:
     async def go() -> list[int]:
         return await asyncio.gather(*[maybe_fails(i) for i in range(50)])
