@@ -11,13 +11,15 @@ Each task parameter becomes an option; values are read as JSON (``3``, ``[1,2]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._client import init
+from ._client import init, performance_report
 from ._gpu import resources_flag
 from ._loader import load_script
 from ._nvml import visible_devices
@@ -54,9 +56,13 @@ def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
         return 2
     inputs = _task_arguments(task, rest)
     client = init(args.address) if args.address else init()
-    result = run(task, **inputs)
-    print(f"run {result.name} on {client.scheduler.address}" + (f"; dashboard: {result.url}" if result.url else ""), file=sys.stderr)
-    outputs = result.outputs()
+    report = performance_report(client, args.report) if args.report else contextlib.nullcontext()
+    with report:
+        result = run(task, **inputs)
+        print(f"run {result.name} on {client.scheduler.address}" + (f"; dashboard: {result.url}" if result.url else ""), file=sys.stderr)
+        outputs = result.outputs()
+    if args.report:
+        print(f"report: {os.path.abspath(args.report)}", file=sys.stderr)
     print(json.dumps(outputs[0] if len(outputs) == 1 else list(outputs), default=repr))
     print(f"done in {result.duration or 0:.2f}s", file=sys.stderr)
     return 0
@@ -70,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("file", help="path of the Python file that defines the task")
     run_parser.add_argument("task", help="name of the task to run")
     run_parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or an embedded cluster)")
+    run_parser.add_argument("--report", metavar="FILE", help="save Dask's performance report of the run (task stream, profile, bandwidth) as HTML")
     status_parser = commands.add_parser(
         "status", help="what flyte_dask sees here and on a cluster: versions, GPUs, workers, resources, problems"
     )

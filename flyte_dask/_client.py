@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
+import importlib.util
 import threading
 import time
 import warnings
@@ -199,6 +201,19 @@ def _gpus_in_use(dask_scheduler: Any) -> dict[str, float]:
 
 def _gpus_seen() -> int:
     return len(probe().devices())
+
+
+def performance_report(client: Client, filename: str) -> Any:
+    """Dask's performance report of what runs inside the block (task stream, worker profile,
+    bandwidth), saved as HTML to ``filename``. Needs bokeh (``flyte-dask[dashboard]``)."""
+    if importlib.util.find_spec("bokeh") is None:
+        raise RuntimeError(f"cannot write the report {filename}: Dask's reports need bokeh; pip install 'flyte-dask[dashboard]'")
+    from distributed import performance_report as dask_report
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(client.as_current())  # the report finds its client as Dask's current one
+    stack.enter_context(dask_report(filename=filename))
+    return stack
 
 
 def events(client: Client, topic: str) -> list[tuple[float, Any]]:
