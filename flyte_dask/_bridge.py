@@ -92,6 +92,15 @@ def wait_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
         raise
 
 
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from sync code: on a fresh loop here, or, when a loop already
+    runs in this thread, on a helper thread (so that loop is not re-entered)."""
+    if running_loop() is None:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="flyte-dask-bridge") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:
     """Iterate an async iterator from sync code, stepping it on a loop owned by this thread.
 

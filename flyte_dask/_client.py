@@ -26,6 +26,7 @@ from typing import Any
 import cloudpickle
 import dask
 from distributed import Client, Future, Semaphore, Worker, get_client
+from distributed.core import rpc
 
 from . import _bridge
 from ._calls import CallShape, TaskSpec
@@ -109,16 +110,34 @@ def _register_plugins(client: Client) -> None:
 
 
 def connect(address: Any, timeout: float) -> Client:
-    """A client of the scheduler at ``address``; `ConnectionError` naming the fix if none answers in ``timeout`` seconds."""
+    """A client of the scheduler at ``address``; `ConnectionError` naming the fix if none answers in ``timeout`` seconds.
+
+    A string address is first asked for its identity under our own deadline: a port that
+    accepts connections but never speaks Dask (a dashboard, another service) would
+    otherwise hold `distributed.Client` forever, whatever its ``timeout``.
+    """
     where = address if isinstance(address, str) else getattr(address, "scheduler_address", repr(address))
     try:
+        if isinstance(address, str):
+            _bridge.run_sync(_speaks_dask(address, timeout))
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ConnectionError(
-            f"could not reach the Dask scheduler at {where} within {timeout:g}s ({exc}). "
+            f"could not reach the Dask scheduler at {where} within {timeout:g}s ({exc or type(exc).__name__}). "
             "Start one with `dask scheduler` (and workers with `dask worker ADDRESS`), check the address "
             "and firewall, or call flyte_dask.init() with no address for an embedded local cluster."
         ) from None
+
+
+async def _speaks_dask(address: str, timeout: float) -> None:
+    """Raise `TimeoutError` unless a Dask scheduler at ``address`` answers within ``timeout`` seconds."""
+    scheduler = rpc(address, timeout=timeout)
+    try:
+        await asyncio.wait_for(scheduler.identity(), timeout)
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"nothing at {address} answered as a Dask scheduler") from None
+    finally:
+        await scheduler.close_rpc()
 
 
 def shutdown() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -61,6 +62,22 @@ def test_unreachable_scheduler_fails_within_the_timeout(no_session: None) -> Non
     with pytest.raises(ConnectionError, match=r"could not reach the Dask scheduler at tcp://127.0.0.1:9 .*dask scheduler"):
         flyte.init("tcp://127.0.0.1:9", timeout=2)
     assert time.monotonic() - start < 15
+
+
+def test_a_port_that_never_speaks_dask_fails_within_the_timeout(no_session: None) -> None:
+    """A listener that accepts connections and never answers (like a dashboard port)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        accepted: list[socket.socket] = []
+        threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+        address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(ConnectionError, match=r"within 2s \(nothing at .* answered as a Dask scheduler\)"):
+            flyte.init(address, timeout=2)
+        assert time.monotonic() - start < 10
+        for conn in accepted:
+            conn.close()
 
 
 def test_bad_environment_and_options() -> None:
