@@ -151,9 +151,8 @@ class Batcher:
         per_item = result.seconds / max(1, len(result.values))
         self.item_seconds = per_item if self.item_seconds is None else 0.7 * self.item_seconds + 0.3 * per_item
 
-    def _full(self, pending: int) -> bool:
-        if len(self.inflight) + pending >= self._task_limit():
-            return True
+    def _items_capped(self) -> bool:
+        """Whether an async fan-out already runs ``concurrency`` items (its items, not its tasks, are capped)."""
         return self.task.is_async and self.concurrency > 0 and self.inflight_items >= self.concurrency
 
     # -- submission ----------------------------------------------------------------
@@ -164,7 +163,7 @@ class Batcher:
             limit = min(limit, len(self.inflight) + self.leases)  # submit as soon as a lease is held
         elif self.concurrency == 0 and len(self.inflight) > limit - max(1, limit // 4):
             return  # a deep queue is topped up in bulk: fewer, larger graph submissions
-        while not self.source.exhausted and len(self.inflight) + len(batches) < limit and not self._full(len(batches)):
+        while not self.source.exhausted and len(self.inflight) + len(batches) < limit and not self._items_capped():
             room = self.source.room()
             if room <= 0:
                 break
