@@ -245,12 +245,7 @@ class Batcher:
         for future in finished:
             if future in self.inflight:  # erred, cancelled or lost as a whole (e.g. KilledWorker)
                 start, count = self._forget(future)
-                try:
-                    await _client.gather(self.client, future)
-                    error: BaseException = RuntimeError(f"{future.key} ended in state {future.status}")
-                except BaseException as exc:
-                    error = exc
-                self.sink(start, [Failure(error)] * count)
+                self.sink(start, [Failure(await _client.failure(self.client, future))] * count)
                 if self.progress is not None:
                     self.progress.update(count, count)
 

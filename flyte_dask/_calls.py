@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from tblib import Traceback
 
+from ._options import RetryStrategy, Timeout
+
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 
 
@@ -25,10 +27,10 @@ class TaskSpec(Protocol):
     options: Any
 
     @property
-    def retries(self) -> int: ...
+    def retries(self) -> RetryStrategy: ...
 
     @property
-    def timeout_seconds(self) -> float | None: ...
+    def timeout(self) -> Timeout: ...
 
     @property
     def resources(self) -> Any: ...
@@ -37,6 +39,8 @@ class TaskSpec(Protocol):
     def dask_resources(self) -> dict[str, float]: ...
 
     def check_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
+
+    def check_return(self, value: Any) -> None: ...
 
     def new_key(self) -> tuple[str, str]: ...
 

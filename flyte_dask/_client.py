@@ -27,10 +27,12 @@ import cloudpickle
 import dask
 from distributed import Client, Future, Semaphore, Worker, get_client
 from distributed.core import rpc
+from distributed.scheduler import KilledWorker
 
-from . import _bridge
+from . import _bridge, errors
 from ._calls import CallShape, TaskSpec
 from ._cluster import start_local_cluster
+from ._failures import as_flyte_error, install_excepthook, user_frames
 from ._context import current_worker_task
 from ._gpu import can_receive_cuda
 from ._nvml import probe
@@ -92,6 +94,7 @@ def init(address: str | Client | Any | None = None, *, timeout: float = DEFAULT_
         else:
             _session = Session(client=connect(address, timeout), cluster=None)
         _register_plugins(_session.client)
+        install_excepthook()
         return _session.client
 
 
@@ -256,7 +259,7 @@ def _needs_host_copy(task: TaskSpec) -> bool:
 def submit_call(
     client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any], *, leased: bool = False
 ) -> Future:
-    """Submit one call of ``task`` as one Dask future carrying its resources and retries.
+    """Submit one call of ``task`` as one Dask future carrying its resources (its retries run on the worker).
 
     ``where`` is its placement (`_placement.placement`).
     A task under a `ClusterLimit` first takes a lease (blocking, out of the worker's
@@ -324,11 +327,11 @@ def _submit(client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[
             task,
             shipped((args, kwargs), task.by_value),
             _needs_host_copy(task),
+            time.time(),
             *extra,
             key=key,
             pure=False,
             resources=task.dask_resources or None,
-            retries=task.retries or None,
             **where,
         )
     except Exception as exc:
@@ -349,9 +352,9 @@ def submit_batches(
     """
     keys = [task.new_key() for _ in batches]
     if task.is_async:
-        func: Any = functools.partial(run_batch_async, task, shape, _needs_host_copy(task), concurrency)
+        func: Any = functools.partial(run_batch_async, task, shape, _needs_host_copy(task), concurrency, time.time())
     else:
-        func = functools.partial(run_batch, task, shape, _needs_host_copy(task))
+        func = functools.partial(run_batch, task, shape, _needs_host_copy(task), time.time())
     groups: dict[str, list[int]] = {}
     for index, restriction in enumerate(where):
         groups.setdefault(repr(sorted(restriction.items())), []).append(index)
@@ -397,14 +400,61 @@ def orchestrate_if_on_worker() -> None:
 
 
 def wait(client: Client, future: Future) -> Any:
-    """Block until ``future`` is done and return its value, raising the task's own exception."""
+    """Block until ``future`` is done and return its value, raising the task's own exception (as Flyte's class)."""
     orchestrate_if_on_worker()
-    return unshipped(_bridge.wait_on(_client_loop(client), client.gather(future, asynchronous=True)))
+    try:
+        return unshipped(_bridge.wait_on(_client_loop(client), _outcome(client, future)))
+    except Exception as exc:
+        error = exc
+    raise user_frames(error)
 
 
-async def gather(client: Client, futures: Any, errors: str = "raise") -> Any:
-    """Await the results of Dask ``futures`` (one or a list) from any event loop."""
-    return await _bridge.await_on(_client_loop(client), client.gather(futures, errors=errors, asynchronous=True))
+async def _outcome(client: Client, future: Future) -> Any:
+    """The value of ``future``, or its failure as the error a caller should see (`explain`)."""
+    try:
+        return await client.gather(future, asynchronous=True)
+    except Exception as exc:
+        error = exc
+    raise await explain(client, error)
+
+
+async def explain(client: Client, error: BaseException) -> BaseException:
+    """A Dask task's failure as Flyte's error class (see `flyte_dask.errors`); runs on the client's loop.
+
+    The worker already made a task's own exception Flyte's; here Dask's ``KilledWorker``
+    becomes `errors.RuntimeSystemError`, or `errors.OOMError` when the scheduler's event
+    log says the nanny restarted that worker for memory.
+    """
+    if not isinstance(error, KilledWorker):
+        return error
+    address = getattr(error.last_worker, "address", None)
+    try:
+        restarts = await client.scheduler.events(topic="worker-restart-memory")
+    except Exception:  # the scheduler is gone too: what we know is enough
+        restarts = []
+    oom = [event for _, event in restarts if event.get("worker") == address]
+    if oom:
+        message = f"{error} The worker was restarted for exceeding its memory limit (it used {oom[-1].get('rss', 0) / 2**20:.0f} MiB)."
+        return as_flyte_error(error, errors.OOMError, code="OOMError", message=message, worker=address)
+    return as_flyte_error(error, errors.RuntimeSystemError, message=str(error), worker=address)
+
+
+async def gather(client: Client, futures: list[Future]) -> list[Any]:
+    """Await the results of finished Dask ``futures`` from any event loop."""
+    return await _bridge.await_on(_client_loop(client), client.gather(futures, asynchronous=True))  # type: ignore[no-any-return]
+
+
+async def failure(client: Client, future: Future) -> BaseException:
+    """Why ``future`` (erred, cancelled or lost as a whole) has no value, as a caller should see it."""
+
+    async def why() -> BaseException:
+        try:
+            await client.gather(future, asynchronous=True)
+        except BaseException as exc:
+            return await explain(client, exc)
+        return RuntimeError(f"{future.key} ended in state {future.status}")
+
+    return await _bridge.await_on(_client_loop(client), why())
 
 
 async def cancel(client: Client, futures: list[Future]) -> None:
@@ -417,7 +467,7 @@ async def result_async(client: Client, future: Future) -> Any:
     """Await one Dask future from any event loop; cancelling the await cancels the future."""
     orchestrate_if_on_worker()
     try:
-        return unshipped(await gather(client, future))
+        return unshipped(await _bridge.await_on(_client_loop(client), _outcome(client, future)))
     except BaseException:
         if not future.done():
             future.cancel()

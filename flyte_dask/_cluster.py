@@ -1,15 +1,21 @@
 """The embedded cluster `init()` starts when no scheduler address is given.
 
-Without GPUs: Dask's `LocalCluster`. With GPUs (NVML sees any) and dask-cuda installed:
-dask-cuda's `LocalCUDACluster`, one worker per GPU (each pinned to its GPU with
+Without GPUs: Dask's `LocalCluster`, one single-threaded worker process per core,
+bound to 127.0.0.1. With GPUs (NVML sees any) and dask-cuda installed: dask-cuda's
+`LocalCUDACluster`, one worker per GPU (each pinned to its GPU with
 ``CUDA_VISIBLE_DEVICES`` and advertising ``GPU=1`` and its model), plus CPU-only
 workers for CPU work, so CPU fan-outs do not occupy the GPU workers' threads.
+
+Worker processes never run the driver's script again (`_keep_main_to_driver`), so a
+script that calls ``flyte.init()`` at top level, without a main guard, works.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import os
+import sys
 import warnings
 from typing import Any
 
@@ -20,13 +26,12 @@ from ._nvml import probe
 GPU_THREADS = 4
 """Threads per GPU worker: enough for ``Resources(gpu=0.25)`` to pack four calls on a GPU."""
 
-CPU_THREADS = 4
-"""Threads per CPU worker process of the embedded cluster.
+CPU_THREADS = 1
+"""Threads per CPU worker process of the embedded cluster, which has one process per core.
 
-A sync task call holds a worker thread while it runs, so one thread per core (Dask's
-default) would let a 2-core laptop run only two I/O-bound sync calls at once. Four per
-process overlap them; async calls hold no thread at all (see `_worker`). Pass
-``threads_per_worker=1`` to `init` for pure-CPU work.
+Pure-Python sync work then uses every core (no GIL shared between threads), and async
+tasks run as coroutines that hold no thread (see `_worker`). For many I/O-bound *sync*
+calls, pass ``threads_per_worker=4`` (or more) to `init`.
 """
 
 
@@ -40,8 +45,14 @@ def dask_cuda_installed() -> bool:
 
 
 def start_local_cluster(**options: Any) -> Any:
-    """Start the embedded cluster; ``options`` go to `LocalCluster` (or `LocalCUDACluster`)."""
-    options.setdefault("dashboard_address", ":0")
+    """Start the embedded cluster; ``options`` go to `LocalCluster` (or `LocalCUDACluster`).
+
+    Defaults: every address on 127.0.0.1 (the dashboard on a free port) and, without
+    GPUs, ``n_workers`` = the cores this process may use, ``threads_per_worker=1``.
+    """
+    _keep_main_to_driver()
+    options.setdefault("host", "127.0.0.1")
+    options.setdefault("dashboard_address", "127.0.0.1:0")
     devices = probe().devices()
     if devices and dask_cuda_installed():
         return start_gpu_cluster(len(devices), **options)
@@ -53,7 +64,24 @@ def start_local_cluster(**options: Any) -> Any:
             stacklevel=3,
         )
     options.setdefault("threads_per_worker", CPU_THREADS)
+    options.setdefault("n_workers", max(1, _cpus() // options["threads_per_worker"]))
     return LocalCluster(**options)
+
+
+def _keep_main_to_driver() -> None:
+    """Stop worker processes from running the driver's script again when they start.
+
+    Dask starts worker processes with multiprocessing's ``spawn``, which re-imports a
+    script run as ``python script.py`` in every child: its top-level code runs there
+    again, and a top-level ``flyte.init()`` fails with "An attempt has been made to start
+    a new process before the current process has finished its bootstrapping phase".
+    Python itself skips that re-import for a main module named ``__main__``, which is
+    what this declares (``__main__.__spec__``, None for scripts). Workers never need the
+    script: task code travels by value with cloudpickle (`_shipping`).
+    """
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None and getattr(main, "__file__", None):
+        main.__spec__ = importlib.machinery.ModuleSpec("__main__", None, origin=main.__file__)
 
 
 def start_gpu_cluster(n_gpus: int, *, cpu_workers: int = 1, cpu_threads: int | None = None, **options: Any) -> Any:

@@ -12,7 +12,8 @@ from distributed import Client
 from . import _client, _gather
 from ._batching import Batcher, Item, setting
 from ._calls import Failure, FanOut, TaskSpec
-from ._context import group, groups_of
+from ._context import current_worker_task, group, groups_of
+from .errors import SyncTaskCallInAsyncContextError
 from ._placement import placement
 from ._progress import progress
 
@@ -24,7 +25,18 @@ class DaskController:
         self.client = client
 
     def call(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Submit one call and block until its value (or exception) is back."""
+        """Submit one call and block until its value (or exception) is back.
+
+        Inside an async task this would block the task's event loop, so it raises
+        `errors.SyncTaskCallInAsyncContextError` instead, as Flyte 2.12 does.
+        """
+        state = current_worker_task()
+        if state is not None and state.is_async and _on_event_loop():
+            name = getattr(task.func, "__name__", task.name)
+            raise SyncTaskCallInAsyncContextError(
+                f"Sync task '{task.name}' was called in a blocking way from async code. This blocks the event loop "
+                f"and can hang the run. Use `await {name}.aio(...)` instead."
+            )
         task.check_args(args, kwargs)
         where = placement(self.client, task.name, task.dask_resources)
         return _client.wait(self.client, _client.submit_call(self.client, task, args, kwargs, where))
@@ -68,6 +80,14 @@ class DaskController:
             progress=progress(task.name, fan_out.length or None, groups_of(annotations)[:-1]),
         )
         return _in_order(batcher, source, ordered)
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def _in_order(batcher: Batcher, source: _MapSource, ordered: dict[int, list[Any]]) -> AsyncIterator[list[Any]]:

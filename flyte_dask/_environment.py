@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar, overload
 
+from ._deployment import _IMAGE_WHY, Image, PodTemplate, ReusePolicy, SecretRequest, ignored
 from ._limits import ClusterLimit
 from ._options import CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
 from ._resources import Resources
@@ -18,24 +19,39 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
 
 @dataclass
 class TaskEnvironment:
-    """Settings shared by the tasks defined with ``@env.task`` (Flyte 2's names and defaults).
+    """Settings shared by the tasks defined with ``@env.task`` (Flyte 2.12's names and defaults).
 
-    ``resources`` decide where the tasks run (a GPU request becomes a Dask resource
-    restriction); ``cache`` is the default cache policy of its tasks. ``image``,
-    ``env_vars``, ``secrets`` and ``depends_on`` are accepted so Flyte 2 code runs
-    unchanged, but Dask workers run in the environment they were started in, so they
-    have no effect here. Beyond Flyte 2: ``limit`` (a `ClusterLimit`) caps how many
-    calls of its tasks run at once across the whole cluster.
+    What each means on Dask:
+
+    - ``resources``: where the tasks run (a GPU request becomes a Dask resource restriction);
+    - ``cache``: the default cache policy of its tasks;
+    - ``env_vars``: set for each call of its tasks on the worker, seen by that call only
+      (``os.environ``, ``os.getenv``), never by calls running beside it (`_environ`);
+    - ``reusable``: what Dask workers always do (see `ReusePolicy`); no warning;
+    - ``image``, ``secrets``, ``pod_template``, ``plugin_config``, ``queue``,
+      ``interruptible``, ``service_account``, ``include``: describe Flyte's containers
+      and have no effect on Dask workers; each warns once when set;
+    - ``depends_on``, ``description``: kept for reference.
+
+    Beyond Flyte 2: ``limit`` (a `ClusterLimit`) caps how many calls of its tasks run at
+    once across the whole cluster.
     """
 
     name: str
-    resources: Resources | None = None
-    cache: CacheRequest = "disable"
-    description: str | None = None
-    image: Any = None
-    env_vars: dict[str, str] | None = None
-    secrets: Any = None
     depends_on: list[TaskEnvironment] = field(default_factory=list)
+    pod_template: str | PodTemplate | None = None
+    description: str | None = None
+    secrets: SecretRequest | None = None
+    env_vars: dict[str, str] | None = None
+    resources: Resources | None = None
+    interruptible: bool = False
+    image: str | Image | None = "auto"
+    include: tuple[str, ...] = ()
+    service_account: str | None = None
+    cache: CacheRequest = "disable"
+    reusable: ReusePolicy | None = None
+    plugin_config: Any | None = None
+    queue: str | None = None
     limit: ClusterLimit | None = None
 
     def __post_init__(self) -> None:
@@ -47,6 +63,11 @@ class TaskEnvironment:
         if self.resources is not None and not isinstance(self.resources, Resources):
             raise TypeError(f"TaskEnvironment(resources=...) takes flyte_dask.Resources, not {type(self.resources).__name__}")
         to_cache(self.cache)
+        if self.env_vars is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.env_vars).items()):
+            raise TypeError(f"TaskEnvironment(env_vars=...) takes a dict of str to str, got {self.env_vars!r}")
+        if self.reusable is not None and not isinstance(self.reusable, ReusePolicy):
+            raise TypeError(f"TaskEnvironment(reusable=...) takes flyte_dask.ReusePolicy, not {type(self.reusable).__name__}")
+        _warn_ignored(self)
 
     @overload
     def task(self, _func: F, /) -> TaskTemplate[Any, Any]: ...
@@ -60,6 +81,17 @@ class TaskEnvironment:
         retries: RetriesRequest = 0,
         timeout: TimeoutRequest = 0,
         docs: Any = None,
+        pod_template: str | PodTemplate | None = None,
+        report: bool = False,
+        interruptible: bool | None = None,
+        max_inline_io_bytes: int = 10 * 1024 * 1024,
+        queue: str | None = None,
+        service_account: str | None = None,
+        triggers: Any = (),
+        links: Any = (),
+        task_resolver: Any | None = None,
+        entrypoint: bool = False,
+        produces_artifacts: bool = False,
         limit: ClusterLimit | None = None,
     ) -> Callable[[F], TaskTemplate[Any, Any]]: ...
 
@@ -73,24 +105,69 @@ class TaskEnvironment:
         retries: RetriesRequest = 0,
         timeout: TimeoutRequest = 0,
         docs: Any = None,
+        pod_template: str | PodTemplate | None = None,
+        report: bool = False,
+        interruptible: bool | None = None,
+        max_inline_io_bytes: int = 10 * 1024 * 1024,
+        queue: str | None = None,
+        service_account: str | None = None,
+        triggers: Any = (),
+        links: Any = (),
+        task_resolver: Any | None = None,
+        entrypoint: bool = False,
+        produces_artifacts: bool = False,
         limit: ClusterLimit | None = None,
     ) -> TaskTemplate[Any, Any] | Callable[[F], TaskTemplate[Any, Any]]:
-        """Make a sync or async function a task of this environment.
+        """Make a sync or async function a task of this environment (Flyte 2.12's options).
 
         Use bare (``@env.task``) or with options (``@env.task(retries=3, timeout=60)``).
-        ``retries`` become Dask retries, ``timeout`` (seconds, `timedelta` or `Timeout`)
-        bounds each attempt on the worker, ``cache`` and ``limit`` default to the environment's.
+        ``retries`` (a count or `RetryStrategy` with `Backoff`) run on the worker,
+        ``timeout`` (seconds, `timedelta` or `Timeout`) bounds each attempt there, ``cache``
+        and ``limit`` default to the environment's. ``pod_template``, ``report``,
+        ``interruptible``, ``queue``, ``service_account``, ``triggers`` and ``links``
+        describe Flyte's platform and warn once when set; the rest are accepted.
         """
+        _warn_ignored_task(pod_template=pod_template, report=report, interruptible=interruptible, queue=queue,
+                           service_account=service_account, triggers=triggers, links=links)  # fmt: skip
         options = TaskOptions(
             resources=self.resources or Resources(),
             retries=to_retries(retries),
-            timeout_seconds=to_timeout(timeout),
+            timeout=to_timeout(timeout),
             cache=to_cache(cache if cache is not None else self.cache),
             short_name=short_name,
             limit=limit or self.limit,
+            env_vars=tuple(sorted((self.env_vars or {}).items())),
         )
 
         def decorate(func: F) -> TaskTemplate[Any, Any]:
             return TaskTemplate(func, self.name, options)
 
         return decorate(_func) if _func is not None else decorate
+
+
+_PLATFORM = "it configures Flyte's Kubernetes platform, and Dask workers are processes started outside flyte_dask"
+
+
+def _warn_ignored(env: TaskEnvironment) -> None:
+    """Warn once for each environment setting that has no effect on Dask (pointing at the user's line)."""
+    why = {
+        "image": _IMAGE_WHY,
+        "secrets": "Dask has no secret store: set the secrets as environment variables where the workers start",
+        "pod_template": _PLATFORM,
+        "plugin_config": _PLATFORM,
+        "queue": _PLATFORM,
+        "service_account": _PLATFORM,
+        "interruptible": "Dask does not place work on spot capacity itself; lost workers are already tolerated",
+        "include": "code travels to workers with cloudpickle, not in a code bundle",
+    }
+    for name, reason in why.items():
+        value = getattr(env, name)
+        if value and not (name == "image" and value == "auto"):
+            ignored(f"TaskEnvironment({name}=...)", reason, stacklevel=5)
+
+
+def _warn_ignored_task(**options: Any) -> None:
+    """Warn once for each ``@env.task`` option that has no effect on Dask."""
+    for name, value in options.items():
+        if value:
+            ignored(f"@env.task({name}=...)", _PLATFORM if name != "report" else "Flyte reports are not rendered; use flyte-dask run --report for Dask's performance report")

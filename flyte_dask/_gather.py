@@ -22,6 +22,7 @@ from distributed import Client
 from . import _client
 from ._batching import Batcher, Item
 from ._calls import WHOLE_CALLS, Failure, TaskSpec
+from ._failures import user_frames
 from ._context import groups_of
 from ._placement import placement
 from ._progress import gather_progress
@@ -175,7 +176,7 @@ def _settle(future: asyncio.Future[Any], value: Any) -> None:
     if future.done():
         return
     if isinstance(value, Failure):
-        future.set_exception(value.error)
+        future.set_exception(user_frames(value.error))
     else:
         future.set_result(value)
 

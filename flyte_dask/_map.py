@@ -17,6 +17,7 @@ from typing import Any
 
 from . import _bridge
 from ._calls import Call, CallShape, Failure, FanOut
+from ._failures import user_frames
 from ._controller import current_controller
 from ._task import TaskTemplate
 
@@ -63,8 +64,8 @@ def _unwrap(chunk: list[Any], return_exceptions: bool) -> Iterator[Any]:
     for value in chunk:
         if isinstance(value, Failure):
             if not return_exceptions:
-                raise value.error
-            yield value.error
+                raise user_frames(value.error)
+            yield user_frames(value.error)
         else:
             yield value
 

@@ -1,7 +1,7 @@
 """Flyte 2's per-task options (retries, timeout, cache) and how each maps onto Dask.
 
-- retries: Dask's own ``retries=`` on the future (the scheduler reruns a failed task);
-  for batched map items, the same count is applied to each item inside its batch.
+- retries: attempts on the worker, paced by ``Backoff`` (Dask's ``retries=`` cannot pace
+  or stop early); each map item is retried on its own inside its batch.
 - timeout: enforced on the worker around the user's function (Dask has no task timeout).
 - cache: ``"auto"``/``"override"`` give the call a deterministic Dask key built from the
   task's version and inputs, so Dask reuses a result it still holds instead of running
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Literal, Union
@@ -20,37 +21,103 @@ CacheBehavior = Literal["auto", "override", "disable"]
 
 
 @dataclass(frozen=True)
-class RetryStrategy:
-    """Retry a failed call up to ``count`` more times (Flyte 2's name).
+class Backoff:
+    """Pause between retries (Flyte 2's ``Backoff``): the n-th retry (0-based) waits
+    ``min(base * factor**n, cap)``. ``factor > 1`` needs a ``cap``."""
 
-    Mapped onto Dask's ``retries=``, which reruns immediately: Flyte's ``backoff``
-    pacing has no Dask counterpart and is not offered.
+    base: timedelta
+    factor: float = 1.0
+    cap: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base, timedelta) or self.base < timedelta(0):
+            raise ValueError(f"Backoff(base={self.base!r}): use a timedelta >= 0, e.g. timedelta(seconds=1)")
+        if not isinstance(self.factor, (int, float)) or not math.isfinite(self.factor) or self.factor < 1.0:
+            raise ValueError(f"Backoff(factor={self.factor!r}): use a finite number >= 1.0")
+        if self.cap is not None and self.cap < timedelta(0):
+            raise ValueError(f"Backoff(cap={self.cap!r}): use a timedelta >= 0")
+        if self.factor > 1.0 and self.cap is None:
+            raise ValueError("Backoff(factor > 1) needs cap=timedelta(...), so delays cannot grow without bound")
+
+    def compute_delay(self, n: int) -> timedelta:
+        """The delay before the n-th retry (0-based)."""
+        if n < 0:
+            raise ValueError(f"Backoff.compute_delay(n={n}): n must be >= 0")
+        try:
+            delay = self.base * (self.factor**n)
+        except OverflowError:
+            assert self.cap is not None  # factor > 1 always has a cap
+            return self.cap
+        return min(delay, self.cap) if self.cap is not None else delay
+
+
+@dataclass(frozen=True)
+class RetryStrategy:
+    """Retry a failed call up to ``count`` more times, pausing by ``backoff`` between attempts (Flyte 2's names).
+
+    On Dask the attempts run on the worker that got the call, for direct calls and map
+    items alike (Dask's own ``retries=`` reruns at once and cannot pace or stop early):
+    a sync task sleeps in its thread during a backoff, an async task awaits. Raising
+    `flyte_dask.errors.NonRecoverableError` ends the attempts at once.
     """
 
     count: int
+    backoff: Backoff | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 0:
             raise ValueError(f"RetryStrategy(count={self.count!r}): count must be an int >= 0")
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise TypeError(f"RetryStrategy(backoff=...) takes flyte_dask.Backoff, not {type(self.backoff).__name__}")
+
+    def delay(self, n: int) -> float:
+        """Seconds to wait before retry ``n`` (0-based)."""
+        return self.backoff.compute_delay(n).total_seconds() if self.backoff is not None else 0.0
+
+
+def _seconds(name: str, value: timedelta | int | float | None) -> float | None:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if value is None or value == 0:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"Timeout({name}={value!r}): use seconds >= 0 or a timedelta (0 or None: no bound)")
+    return float(value)
 
 
 @dataclass(frozen=True)
 class Timeout:
-    """Bound on one attempt's running time (Flyte 2's ``max_runtime``); ``None`` or 0 means none."""
+    """Bounds on a call (Flyte 2's ``Timeout``); ``None`` or 0 means none.
+
+    ``max_runtime``: one attempt's running time, enforced on the worker
+    (`errors.MaxRuntimeExceededError`). ``max_queued_time``: from submission to the
+    call's start on a worker (`errors.MaxQueuedTimeExceededError`). ``deadline``: from
+    submission to the end of the last attempt, retries included
+    (`errors.DeadlineExceededError`). Times are wall-clock, so hosts' clocks should agree.
+    """
 
     max_runtime: timedelta | int | float | None = None
+    max_queued_time: timedelta | int | float | None = None
+    deadline: timedelta | int | float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_runtime", "max_queued_time", "deadline"):
+            _seconds(name, getattr(self, name))
 
     @property
     def seconds(self) -> float | None:
-        """The bound in seconds, or None when unlimited."""
-        value = self.max_runtime
-        if isinstance(value, timedelta):
-            value = value.total_seconds()
-        if value is None or value == 0:
-            return None
-        if value < 0:
-            raise ValueError(f"Timeout(max_runtime={self.max_runtime!r}) cannot be negative")
-        return float(value)
+        """``max_runtime`` in seconds, or None when unlimited."""
+        return _seconds("max_runtime", self.max_runtime)
+
+    @property
+    def queued_seconds(self) -> float | None:
+        """``max_queued_time`` in seconds, or None."""
+        return _seconds("max_queued_time", self.max_queued_time)
+
+    @property
+    def deadline_seconds(self) -> float | None:
+        """``deadline`` in seconds, or None."""
+        return _seconds("deadline", self.deadline)
 
 
 @dataclass(frozen=True)
@@ -106,15 +173,11 @@ def to_cache(cache: CacheRequest | None) -> Cache:
     return Cache(behavior=cache)
 
 
-def to_retries(retries: RetriesRequest) -> int:
-    """Coerce ``retries=`` into the count Dask's ``retries=`` takes."""
-    if isinstance(retries, RetryStrategy):
-        return retries.count
-    return RetryStrategy(retries).count
+def to_retries(retries: RetriesRequest) -> RetryStrategy:
+    """Coerce ``retries=`` (a count or a `RetryStrategy`) into a `RetryStrategy`."""
+    return retries if isinstance(retries, RetryStrategy) else RetryStrategy(retries)
 
 
-def to_timeout(timeout: TimeoutRequest) -> float | None:
-    """Coerce ``timeout=`` into seconds per attempt, or None."""
-    if isinstance(timeout, Timeout):
-        return timeout.seconds
-    return Timeout(timeout).seconds
+def to_timeout(timeout: TimeoutRequest) -> Timeout:
+    """Coerce ``timeout=`` (seconds, a `timedelta` or a `Timeout`) into a `Timeout`."""
+    return timeout if isinstance(timeout, Timeout) else Timeout(timeout)

@@ -8,8 +8,9 @@ scheduler places the task only on workers started with ``--resources GPU=1``.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
-from typing import Union
+from typing import Literal, Union
 
 GPU_RESOURCE = "GPU"
 """The Dask resource name a GPU worker advertises, one unit per GPU."""
@@ -42,14 +43,54 @@ def normalize_model(name: str) -> str:
     return first
 
 
-def parse_gpu(gpu: int | float | str | None) -> tuple[float, str | None]:
+DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI", "APPLE_SILICON"]
+
+
+@dataclass(frozen=True)
+class Device:
+    """An accelerator request (Flyte 2's ``flyte.Device``), as `GPU` makes it: ``Resources(gpu=GPU("H100", 1))``.
+
+    On Dask a GPU device becomes the ``GPU`` and ``GPU-<MODEL>`` resource restriction.
+    Other device classes have no Dask workers that advertise them and are refused;
+    a MIG ``partition`` is not modelled (the task asks for a whole GPU of the model).
+    """
+
+    quantity: int
+    device_class: DeviceClass = "GPU"
+    device: str | None = None
+    partition: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.device_class != "GPU":
+            raise ValueError(f"Device(device_class={self.device_class!r}): flyte_dask schedules NVIDIA GPUs only; use GPU(...)")
+        if not isinstance(self.quantity, int) or self.quantity < 1:
+            raise ValueError(f"Device(quantity={self.quantity!r}): use an int >= 1")
+
+
+def GPU(device: str, quantity: int, partition: str | None = None) -> Device:
+    """A request for ``quantity`` GPUs of model ``device`` (Flyte 2's ``flyte.GPU``), e.g. ``GPU("H100", 1)``."""
+    if not isinstance(device, str) or not device:
+        raise ValueError(f"GPU(device={device!r}): name a GPU model such as 'H100' or 'A100'")
+    if partition is not None:
+        warnings.warn(
+            f"GPU({device!r}, partition={partition!r}): flyte_dask does not schedule MIG partitions; the task asks for a whole {device}",
+            UserWarning,
+            stacklevel=2,
+        )
+    return Device(quantity=quantity, device_class="GPU", device=device.split(" ")[0], partition=partition)
+
+
+def parse_gpu(gpu: int | float | str | Device | None) -> tuple[float, str | None]:
     """Turn Flyte's ``gpu=`` value into ``(count, model or None)``.
 
-    Accepts an int (``1``), a fraction (``0.25``: four tasks share a GPU) or Flyte's
-    ``"MODEL:COUNT"`` string (``"H100:1"``, ``"A100"`` meaning one).
+    Accepts an int (``1``), a fraction (``0.25``: four tasks share a GPU), Flyte's
+    ``"MODEL:COUNT"`` string (``"H100:1"``, ``"A100"`` meaning one) or a `Device`
+    (``GPU("H100", 1)``).
     """
     if gpu is None:
         return 0.0, None
+    if isinstance(gpu, Device):
+        return float(gpu.quantity), normalize_model(gpu.device) if gpu.device else None
     if isinstance(gpu, bool):
         raise TypeError("Resources(gpu=...) takes a count such as 1 or 0.5, or 'MODEL:COUNT'; got a bool")
     if isinstance(gpu, (int, float)):
@@ -81,7 +122,7 @@ class Resources:
 
     cpu: CPUSpec | tuple[CPUSpec, CPUSpec] | None = None
     memory: str | tuple[str, str] | None = None
-    gpu: int | float | str | None = None
+    gpu: int | float | str | Device | None = None
     disk: str | None = None
     shm: str | None = None
 

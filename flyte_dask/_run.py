@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 import typing
-from typing import Any
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from distributed import Future, span
 
 from . import _client
 from ._gpu import TELEMETRY_TOPIC
+from ._deployment import ignored
 from ._placement import placement
+from ._runcontext import run_scope
 from ._task import TaskTemplate
 
 _PHASES = {"pending": "RUNNING", "finished": "SUCCEEDED", "error": "FAILED", "cancelled": "ABORTED", "lost": "FAILED"}
@@ -39,8 +42,9 @@ class Run:
     `duration` its wall time as seen from here.
     """
 
-    def __init__(self, task: TaskTemplate[Any, Any], name: str, future: Future, url: str | None, span_id: str) -> None:
+    def __init__(self, task: TaskTemplate[Any, Any], name: str, future: Future, url: str | None, span_id: str, report: Any = None) -> None:
         self.task = task
+        self._report = report  # an open performance report, saved once the run is done
         self.future = future
         self.span_id = span_id
         self.name = name
@@ -76,6 +80,12 @@ class Run:
         """Block until the run finishes (it does not raise the task's error: see `outputs`)."""
         if not self._finished_event.wait(timeout):
             raise TimeoutError(f"run {self.name} still {self.phase} after {timeout}s")
+        self._save_report()
+
+    def _save_report(self) -> None:
+        report, self._report = self._report, None
+        if report is not None:
+            report.__exit__(None, None, None)
 
     def gpu_usage(self) -> list[dict[str, Any]]:
         """Per GPU task of this run (nested ones too): the GPU it ran on and its peak GPU memory.
@@ -90,8 +100,13 @@ class Run:
         return [record for _, record in records if self.span_id in record.get("span_ids", ())]
 
     def outputs(self) -> RunOutputs:
-        """Wait for the run and return its outputs; a failed run raises the task's exception."""
-        return _as_outputs(self.task, _client.wait(self.future.client, self.future))
+        """Wait for the run and return its outputs; a failed run raises the task's exception
+        (as Flyte's error class and its own type, see `flyte_dask.errors`)."""
+        try:
+            return _as_outputs(self.task, _client.wait(self.future.client, self.future))
+        finally:
+            if self.done():
+                self._save_report()
 
 
 def _as_outputs(task: TaskTemplate[Any, Any], value: Any) -> RunOutputs:
@@ -102,8 +117,33 @@ def _as_outputs(task: TaskTemplate[Any, Any], value: Any) -> RunOutputs:
     return RunOutputs((value,))
 
 
+_RUN_IGNORED = {
+    "service_account": None, "version": None, "copy_style": "loaded_modules", "dry_run": False, "copy_bundle_to": None,
+    "interactive_mode": None, "raw_data_path": None, "run_base_dir": None, "run_start_time": None, "project": None,
+    "domain": None, "labels": None, "annotations": None, "interruptible": None, "log_level": None, "log_format": "console",
+    "user_log_level": None, "reset_root_logger": False, "queue": None, "max_action_concurrency": None, "notifications": None,
+    "cache_lookup_scope": "global", "preserve_original_types": False, "debug": False, "tracked": False, "tracked_strict": False,
+}  # fmt: skip
+"""``with_runcontext`` settings of Flyte's platform, with their defaults; setting one warns once."""
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What ``with_runcontext`` sets for one run."""
+
+    mode: str | None = None
+    name: str | None = None
+    env_vars: dict[str, str] | None = None
+    custom_context: dict[str, str] | None = None
+    disable_cache: bool = False
+    report: str | None = None
+
+
 class _Runner:
     """``flyte_dask.run(task, *args, **kwargs)``, and ``await flyte_dask.run.aio(...)``."""
+
+    def __init__(self, settings: _Settings = _Settings()) -> None:
+        self.settings = settings
 
     def __call__(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Submit ``task`` with these inputs to the cluster (starting one if `init` was not called)."""
@@ -111,10 +151,16 @@ class _Runner:
             raise TypeError(f"run() takes a task defined with @env.task, not {type(task).__name__}")
         task.check_args(args, kwargs)
         client = _client.require_client()
-        name = f"{task.name}-{uuid.uuid4().hex}"
-        with span(name) as span_id:
+        settings = self.settings
+        name = settings.name or f"{task.name}-{uuid.uuid4().hex}"
+        report = _client.performance_report(client, settings.report) if settings.report else None
+        if report is not None:
+            report.__enter__()
+        scope = run_scope(run=name, mode=settings.mode or "remote", custom=settings.custom_context, env=settings.env_vars,
+                          disable_run_cache=settings.disable_cache or None)  # fmt: skip
+        with scope, span(name) as span_id:
             future = _client.submit_call(client, task, args, kwargs, placement(client, task.name, task.dask_resources))
-        return Run(task, name, future, _client.dashboard_link(client), span_id)
+        return Run(task, name, future, _client.dashboard_link(client), span_id, report)
 
     async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """The async form of `run`; await ``run.outputs`` through `Run.future` or `Run.outputs`."""
@@ -123,3 +169,46 @@ class _Runner:
 
 run = _Runner()
 """Run a task on the Dask cluster and return its `Run` (Flyte 2's ``flyte.run``)."""
+
+
+class RunContext:
+    """What `with_runcontext` returns: ``.run(task, ...)`` and ``await .run.aio(task, ...)`` with its settings."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self.run = _Runner(settings)
+
+
+def with_runcontext(
+    mode: Literal["local", "remote", "hybrid"] | None = None,
+    *,
+    name: str | None = None,
+    overwrite_cache: bool = False,
+    env_vars: dict[str, str] | None = None,
+    disable_run_cache: bool = False,
+    custom_context: dict[str, str] | None = None,
+    report: str | None = None,
+    **platform: Any,
+) -> RunContext:
+    """Settings for one run (Flyte 2.12's ``flyte.with_runcontext``): ``with_runcontext(name="nightly").run(main, x=1)``.
+
+    On Dask: ``name`` names the run (its span on the dashboard, `Run.name`, ``ctx().action.run_name``);
+    ``env_vars`` are set for every call of the run, nested ones included, seen by those
+    calls only; ``custom_context`` reaches every call (`get_custom_context`);
+    ``overwrite_cache`` and ``disable_run_cache`` make cached tasks run again; ``mode`` is
+    reported by ``ctx().mode``, and every mode runs on the Dask session (`init`'s, or an
+    embedded local cluster). Beyond Flyte 2: ``report="run.html"`` saves Dask's performance
+    report of the run when its outputs are read. Flyte's platform settings (``project``,
+    ``queue``, ``log_level``, ...) are accepted and warn once each.
+    """
+    unknown = sorted(set(platform) - set(_RUN_IGNORED))
+    if unknown:
+        raise TypeError(f"with_runcontext() got unexpected arguments {unknown}; see flyte_dask.with_runcontext's docstring")
+    if mode not in (None, "local", "remote", "hybrid"):
+        raise ValueError(f"with_runcontext(mode={mode!r}): use 'local', 'remote' or 'hybrid'")
+    for key, value in platform.items():
+        if value != _RUN_IGNORED[key]:
+            ignored(f"with_runcontext({key}=...)", "it configures Flyte's platform; a Dask run has no counterpart", stacklevel=3)
+    for what, mapping in (("env_vars", env_vars), ("custom_context", custom_context)):
+        if mapping is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+            raise TypeError(f"with_runcontext({what}=...) takes a dict of str to str, got {mapping!r}")
+    return RunContext(_Settings(mode, name, env_vars, custom_context, overwrite_cache or disable_run_cache, report))

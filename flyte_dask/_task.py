@@ -22,9 +22,11 @@ from dask.base import tokenize
 from ._context import group_token
 from ._controller import current_controller
 from ._limits import ClusterLimit
-from ._options import Cache, CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
+from ._options import Cache, CacheRequest, RetriesRequest, RetryStrategy, Timeout, TimeoutRequest, to_cache, to_retries, to_timeout
 from ._resources import Resources
 from ._shipping import dumps, ship_by_value
+from ._runcontext import run_context
+from ._trace import refuse_in_trace
 from ._typecheck import CallChecker, resolved_hints
 
 P = ParamSpec("P")
@@ -36,11 +38,12 @@ class TaskOptions:
     """Everything about a task that ``@env.task`` and ``task.override`` can set."""
 
     resources: Resources
-    retries: int = 0
-    timeout_seconds: float | None = None
+    retries: RetryStrategy = RetryStrategy(0)
+    timeout: Timeout = Timeout()
     cache: Cache = Cache("disable")
     short_name: str | None = None
     limit: ClusterLimit | None = None
+    env_vars: tuple[tuple[str, str], ...] = ()  # the environment's, set for each call on the worker (`_environ`)
 
 
 class TaskTemplate(Generic[P, R]):
@@ -90,12 +93,12 @@ class TaskTemplate(Generic[P, R]):
 
     # -- options -----------------------------------------------------------------
     @property
-    def retries(self) -> int:
+    def retries(self) -> RetryStrategy:
         return self.options.retries
 
     @property
-    def timeout_seconds(self) -> float | None:
-        return self.options.timeout_seconds
+    def timeout(self) -> Timeout:
+        return self.options.timeout
 
     @property
     def resources(self) -> Resources:
@@ -123,7 +126,7 @@ class TaskTemplate(Generic[P, R]):
         if retries is not None:
             changes["retries"] = to_retries(retries)
         if timeout is not None:
-            changes["timeout_seconds"] = to_timeout(timeout)
+            changes["timeout"] = to_timeout(timeout)
         if cache is not None:
             changes["cache"] = to_cache(cache)
         if short_name is not None:
@@ -146,6 +149,10 @@ class TaskTemplate(Generic[P, R]):
         """Raise `TypeError` if ``(args, kwargs)`` do not fit the signature and annotations."""
         return CallChecker(self.name, self._signature, self._hints)
 
+    def check_return(self, value: Any) -> None:
+        """Raise `errors.RuntimeDataValidationError` if ``value`` does not match the return annotation."""
+        self.check_args.check_return(value)
+
     def new_key(self) -> tuple[str, str]:
         """A fresh Dask key for one call (or one batch) of this task, in the current group.
 
@@ -157,13 +164,14 @@ class TaskTemplate(Generic[P, R]):
     def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str] | None:
         """The deterministic key of a cached call (same version and inputs, same key), or None."""
         cache = self.options.cache
-        if not cache.enabled:
+        if not cache.enabled or run_context().get("disable_run_cache"):
             return None
         return (f"{self.name}-cached", tokenize(cache.version(self.func), args, kwargs))
 
     # -- calling -------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """A sync task's call returns its value; an async task's call returns an awaitable."""
+        refuse_in_trace(self.name)
         controller = current_controller()
         if self.is_async:
             return controller.call_async(self, args, kwargs)  # type: ignore[return-value]
@@ -171,6 +179,7 @@ class TaskTemplate(Generic[P, R]):
 
     def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         """The awaitable form of a call, for sync and async tasks alike."""
+        refuse_in_trace(self.name)
         return current_controller().call_async(self, args, kwargs)
 
 

@@ -1,4 +1,4 @@
-"""Check a call's arguments against the task's signature and annotations, before submission.
+"""Check a call's arguments (before submission) and its return value (on the worker) against the task's annotations.
 
 Flyte 2 type-checks task inputs at the call site; so do we, so that a wrong argument
 fails on the driver with a message naming the task and parameter instead of deep inside
@@ -14,6 +14,8 @@ import inspect
 import types
 import typing
 from typing import Any, Callable
+
+from .errors import RuntimeDataValidationError
 
 _NO_CHECK = (Any, inspect.Parameter.empty, typing.TypeVar)
 
@@ -128,6 +130,13 @@ class CallChecker:
         self.max_args = len(params)
         self.min_args = sum(1 for p in params if p.default is inspect.Parameter.empty)
         self.checks = [_fast_check(hints.get(p.name, inspect.Parameter.empty)) for p in params]
+        self.returns = _fast_check(hints.get("return", inspect.Parameter.empty))
+
+    def check_return(self, value: Any) -> None:
+        """Raise `errors.RuntimeDataValidationError` if ``value`` does not match the return annotation (as Flyte 2 does)."""
+        why = self.returns(value) if self.returns is not None else None
+        if why is not None:
+            raise RuntimeDataValidationError("o0", f"the return value does not match its annotation {_type_name(self.hints['return'])}: {why}", self.task_name)
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if kwargs or not self.plain or not self.min_args <= len(args) <= self.max_args:

@@ -17,50 +17,59 @@ import ctypes
 import threading
 import time
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from typing import Any
 
 import dask
 from distributed import get_worker
 from distributed.worker_state_machine import SecedeEvent
 
-from . import _bridge, _gpu
+from . import _bridge, _gpu, errors
 from ._calls import BatchResult, Call, CallShape, Failure, TaskSpec
 from ._cancellation import run_cancellable
 from ._context import worker_task_scope
+from ._environ import call_env
+from ._quiet import quiet_compute_failures
+from ._runcontext import run_env, task_run_scope
+from ._failures import as_flyte_error
 from ._shipping import Shipped, shipped, unshipped
 
 dask.config.update_defaults({"flyte-dask": {"worker": {"max-async-calls": 10_000}}})
 
 
-def run_call(task: TaskSpec, call: Call, to_host: bool = False) -> Any:
+def run_call(task: TaskSpec, call: Call, to_host: bool, submitted_at: float) -> Any:
     """Run one call of a sync ``task`` in a worker thread (the Dask task behind a direct call).
 
     ``to_host``: the caller has no GPU, so CuPy arrays in the result become NumPy arrays.
+    ``submitted_at``: when the caller submitted it (for ``Timeout.max_queued_time`` and ``deadline``).
     """
     args, kwargs = unshipped(call)
     worker = get_worker()
     key = worker.get_current_task()
-    with worker_task_scope(key, worker), _gpu_task(task, key, 1):
-        value = _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
+    with _call_scope(task, key, worker), _gpu_task(task, key, 1):
+        value = _sync_attempts(task, args, kwargs, submitted_at, worker.address)
+    if type(value) is Failure:
+        raise value.error
     return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
 
 
-async def run_call_async(task: TaskSpec, call: Call, to_host: bool, key: Any) -> Any:
+async def run_call_async(task: TaskSpec, call: Call, to_host: bool, submitted_at: float, key: Any) -> Any:
     """Run one call of an async ``task``: a Dask coroutine task that holds no thread slot."""
     args, kwargs = unshipped(call)
     worker = _leave_slot(key)
 
     async def body() -> Any:
         slot = await _async_slot()
-        with worker_task_scope(key, worker, is_async=True, slot=slot), _gpu_task(task, key, 1):
-            return await _with_deadline(task.func(*args, **kwargs), task.timeout_seconds, task.name)
+        with _call_scope(task, key, worker, is_async=True, slot=slot), _gpu_task(task, key, 1):
+            return await _async_attempts(task, args, kwargs, submitted_at, worker.address, None)
 
     value = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
+    if type(value) is Failure:
+        raise value.error
     return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
 
 
-def run_batch(task: TaskSpec, shape: CallShape, to_host: bool, columns: list[list[Any]]) -> BatchResult | Shipped:
+def run_batch(task: TaskSpec, shape: CallShape, to_host: bool, submitted_at: float, columns: list[list[Any]]) -> BatchResult | Shipped:
     """Run a batch of calls of a sync ``task`` one after another, each with its own retries.
 
     The batch travels as columns (one list per mapped iterable), which pickle far
@@ -70,13 +79,13 @@ def run_batch(task: TaskSpec, shape: CallShape, to_host: bool, columns: list[lis
     calls = [shape.call(item) for item in zip(*unshipped(columns))]
     worker = get_worker()
     key = worker.get_current_task()
-    with worker_task_scope(key, worker), _gpu_task(task, key, len(calls)):
-        values = [_sync_attempts(task, args, kwargs) for args, kwargs in calls]
+    with _call_scope(task, key, worker), _gpu_task(task, key, len(calls)):
+        values = [_sync_attempts(task, args, kwargs, submitted_at, worker.address) for args, kwargs in calls]
     return shipped(_result(values, time.perf_counter() - start, to_host), task.by_value)
 
 
 async def run_batch_async(
-    task: TaskSpec, shape: CallShape, to_host: bool, concurrency: int, columns: list[list[Any]], key: Any
+    task: TaskSpec, shape: CallShape, to_host: bool, concurrency: int, submitted_at: float, columns: list[list[Any]], key: Any
 ) -> BatchResult | Shipped:
     """Run a batch of calls of an async ``task`` concurrently on the task loop (at most
     ``concurrency`` at once when it is above 0), each with its own retries.
@@ -95,14 +104,26 @@ async def run_batch_async(
         async def one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             async with limit:
                 slot = await _async_slot()
-                with worker_task_scope(key, worker, is_async=True, slot=slot, released=released):
-                    return await _async_attempts(task, args, kwargs, busy)
+                with _call_scope(task, key, worker, is_async=True, slot=slot, released=released):
+                    return await _async_attempts(task, args, kwargs, submitted_at, worker.address, busy)
 
         with _gpu_task(task, key, len(calls)):
             return await _eagerly([one(args, kwargs) for args, kwargs in calls])
 
     values = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
     return shipped(_result(values, busy[0], to_host), task.by_value)
+
+
+@contextlib.contextmanager
+def _call_scope(task: TaskSpec, key: Any, worker: Any, **scope: Any) -> Iterator[None]:
+    """Around one call on a worker: its `WorkerTask`, its run's context (inherited by the
+    calls it makes) and its environment variables (the task's, then the run's)."""
+    quiet_compute_failures()
+    ts = worker.state.tasks.get(key)
+    annotations = ts.annotations if ts is not None else None
+    env = {**dict(task.options.env_vars), **run_env(annotations)}
+    with worker_task_scope(key, worker, **scope), task_run_scope(annotations), call_env(env):
+        yield
 
 
 def _result(values: list[Any], seconds: float, to_host: bool) -> BatchResult:
@@ -144,26 +165,85 @@ def _gpu_task(task: TaskSpec, key: Any, items: int) -> contextlib.AbstractContex
     return _gpu.telemetry(task.name, key, items) if task.resources.gpu_count else contextlib.nullcontext()
 
 
-def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """One item, tried up to ``retries + 1`` times; the last exception becomes a `Failure`."""
-    for remaining in range(task.retries, -1, -1):
+def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str) -> Any:
+    """One call, tried up to ``retries.count + 1`` times with the task's backoff between
+    attempts; the final exception becomes a `Failure` holding Flyte's error class."""
+    error: Exception | None = None
+    for attempt in range(task.retries.count + 1):
         try:
-            return _sync_with_deadline(task.func, args, kwargs, task.timeout_seconds, task.name)
+            seconds, bound = _bound(task, submitted_at, attempt)
+            value = _sync_with_deadline(task.func, args, kwargs, seconds, bound)
+            task.check_return(value)
+            return value
         except Exception as exc:
-            if not remaining:
-                return Failure(exc)
-    raise AssertionError("unreachable")
+            error = exc
+            if not _retry(task, exc, attempt):
+                break
+        time.sleep(task.retries.delay(attempt))
+    return Failure(_final(error, attempt, worker))
 
 
-async def _async_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], busy: list[float]) -> Any:
-    """The async twin of `_sync_attempts`; adds the item's time on the loop to ``busy``."""
-    for remaining in range(task.retries, -1, -1):
+async def _async_attempts(
+    task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str, busy: list[float] | None
+) -> Any:
+    """The async twin of `_sync_attempts`; adds the item's time on the loop to ``busy`` when given."""
+    error: Exception | None = None
+    for attempt in range(task.retries.count + 1):
         try:
-            return await _with_deadline(_metered(task.func(*args, **kwargs), busy), task.timeout_seconds, task.name)
+            seconds, bound = _bound(task, submitted_at, attempt)
+            coro = task.func(*args, **kwargs)
+            value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
+            task.check_return(value)
+            return value
         except Exception as exc:
-            if not remaining:
-                return Failure(exc)
-    raise AssertionError("unreachable")
+            error = exc
+            if not _retry(task, exc, attempt):
+                break
+        await asyncio.sleep(task.retries.delay(attempt))
+    return Failure(_final(error, attempt, worker))
+
+
+_Bound = tuple[type[errors.TaskTimeoutError], str]
+"""The timeout error an attempt raises when it overruns, and its message."""
+
+
+def _bound(task: TaskSpec, submitted_at: float, attempt: int) -> tuple[float | None, _Bound]:
+    """How long this attempt may run and which bound that is; raises if a bound already passed."""
+    timeout = task.timeout
+    waited = time.time() - submitted_at
+    queued = timeout.queued_seconds
+    if attempt == 0 and queued is not None and waited > queued:
+        raise _timeout_error(errors.MaxQueuedTimeExceededError, f"task {task.name} waited {waited:.3g}s to start, over its max_queued_time of {queued:g}s")
+    runtime, deadline = timeout.seconds, timeout.deadline_seconds
+    if deadline is not None and (runtime is None or deadline - waited < runtime):
+        missed = f"task {task.name} did not finish within its deadline of {deadline:g}s"
+        if waited >= deadline:
+            raise _timeout_error(errors.DeadlineExceededError, missed)
+        return deadline - waited, (errors.DeadlineExceededError, missed)
+    return runtime, (errors.MaxRuntimeExceededError, f"task {task.name} ran longer than its max_runtime of {runtime or 0:g}s")
+
+
+def _timeout_error(cls: type[errors.TaskTimeoutError], message: str) -> BaseException:
+    """Flyte's timeout class that is also a `TimeoutError`, as a Python timeout is."""
+    return as_flyte_error(TimeoutError(message), cls, code=cls.__name__)
+
+
+def _retry(task: TaskSpec, exc: Exception, attempt: int) -> bool:
+    """Whether to try again after ``exc``: attempts remain and nothing says stop."""
+    stop = isinstance(exc, (errors.NonRecoverableError, errors.DeadlineExceededError, errors.MaxQueuedTimeExceededError))
+    return attempt < task.retries.count and not stop
+
+
+def _final(exc: Exception | None, attempt: int, worker: str) -> BaseException:
+    """The error a caller gets for a call whose last attempt raised ``exc``."""
+    assert exc is not None
+    if isinstance(exc, errors.BaseRuntimeError):
+        if exc.worker is None:
+            exc.worker = worker
+        return exc
+    if isinstance(exc, MemoryError):
+        return as_flyte_error(exc, errors.OOMError, worker=worker)
+    return as_flyte_error(exc, errors.RetriesExhaustedError if attempt else errors.RuntimeUserError, worker=worker)
 
 
 async def _eagerly(coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:
@@ -226,17 +306,18 @@ def _metered(coro: Coroutine[Any, Any, Any], busy: list[float]) -> Generator[Any
             value, error = None, exc
 
 
-async def _with_deadline(awaitable: Awaitable[Any], seconds: float | None, name: str) -> Any:
+async def _with_deadline(awaitable: Awaitable[Any], seconds: float | None, bound: _Bound) -> Any:
+    """Await ``awaitable``; past ``seconds`` it is cancelled and the bound's timeout error raised."""
     if seconds is None:
         return await awaitable
     try:
         return await asyncio.wait_for(awaitable, seconds)
     except asyncio.TimeoutError:
-        raise TimeoutError(f"task {name} ran longer than its timeout of {seconds:g}s") from None
+        raise _timeout_error(*bound) from None
 
 
-def _sync_with_deadline(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float | None, name: str) -> Any:
-    """Call ``func`` in this thread; past ``seconds`` a `TimeoutError` is raised inside it.
+def _sync_with_deadline(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float | None, bound: _Bound) -> Any:
+    """Call ``func`` in this thread; past ``seconds`` the bound's timeout error is raised inside it.
 
     Python cannot stop a thread from outside, so the timeout is delivered as an
     asynchronous exception (``PyThreadState_SetAsyncExc``): pure-Python code stops at
@@ -267,7 +348,7 @@ def _sync_with_deadline(func: Callable[..., Any], args: tuple[Any, ...], kwargs:
                 if state["fired"]:  # drop an interrupt that is still pending after the call ended
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)
     except _Interrupted:
-        raise TimeoutError(f"task {name} ran longer than its timeout of {seconds:g}s") from None
+        raise _timeout_error(*bound) from None
 
 
 class _Interrupted(BaseException):

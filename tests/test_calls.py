@@ -109,7 +109,8 @@ def test_return_exceptions_hands_back_the_tasks_own_exception(session: Client) -
     results = asyncio.run(go())
     assert results[0] == 0 and results[2] == 2
     err = results[1]
-    assert type(err) is DomainError and str(err) == "odd input 1"
+    assert isinstance(err, DomainError) and str(err) == "odd input 1"
+    assert isinstance(err, flyte.errors.RuntimeUserError) and err.code == "DomainError" and err.kind == "user"
     remote = "".join(traceback.format_tb(err.__traceback__))
     assert "in broken" in remote and "odd input" in remote
 

@@ -80,7 +80,7 @@ def test_retries_are_dask_retries(session: Client, tmp_path: Path) -> None:
 
 
 def test_sync_and_async_timeouts(session: Client) -> None:
-    with pytest.raises(TimeoutError, match="opts.spins ran longer than its timeout of 0.5s"):
+    with pytest.raises(flyte.errors.MaxRuntimeExceededError, match="opts.spins ran longer than its max_runtime of 0.5s"):
         spins(30)
     assert spins(0.01) == "finished"
     with pytest.raises(TimeoutError, match="opts.sleeps ran longer"):

@@ -251,7 +251,7 @@ def test_many_gathered_calls_are_batched_and_each_keeps_its_own_outcome(session:
         results = asyncio.run(go())
     for i, result in enumerate(results):
         if i % 7 == 3:
-            assert type(result) is ItemError and str(result) == f"item {i} failed"
+            assert isinstance(result, ItemError) and str(result) == f"item {i} failed" and result.code == "ItemError"
             assert "in maybe_fails" in "".join(traceback.format_tb(result.__traceback__))
         else:
             assert result == i * 2

@@ -1,0 +1,60 @@
+"""`init_from_config`: connect to the cluster a small YAML file (or Dask's own config) names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dask
+import yaml
+from distributed import Client
+
+from ._client import DEFAULT_CONNECT_TIMEOUT, init
+from ._deployment import ignored
+
+CONFIG_ENV = "FLYTE_DASK_CONFIG"
+"""The environment variable naming a config file when none is passed."""
+
+
+def init_from_config(path_or_config: str | Path | dict[str, Any] | None = None, root_dir: Path | None = None, **flyte_options: Any) -> Client:
+    """Connect to the Dask scheduler a config names (Flyte 2's ``flyte.init_from_config``).
+
+    ``path_or_config`` is a YAML file (or its parsed dict) with::
+
+        address: tcp://scheduler:8786     # or tls://...; also read: scheduler-address
+        timeout: 10                       # seconds to wait for the scheduler
+
+    With none, ``$FLYTE_DASK_CONFIG`` names the file, and failing that Dask's own
+    config is used (``scheduler-address`` in ``~/.config/dask/*.yaml`` or
+    ``DASK_SCHEDULER_ADDRESS``), as `init` does; no address at all starts the embedded
+    cluster. Flyte's other settings (``project``, ``storage``, ...) are accepted and ignored.
+    """
+    del root_dir  # Flyte's code root: code travels to Dask workers with cloudpickle
+    for name, value in flyte_options.items():
+        if value is not None and name not in ("log_format", "batch_size", "sync_local_sys_paths"):
+            ignored(f"init_from_config({name}=...)", "it configures Flyte's platform; Dask needs only the scheduler's address", stacklevel=3)
+    config = _read(path_or_config if path_or_config is not None else os.environ.get(CONFIG_ENV))
+    address = config.get("address") or config.get("scheduler-address") or config.get("scheduler_address")
+    if address is None:
+        address = dask.config.get("scheduler-address", None)
+    timeout = float(config.get("timeout", DEFAULT_CONNECT_TIMEOUT))
+    return init(address, timeout=timeout)
+
+
+def _read(source: str | Path | dict[str, Any] | None) -> dict[str, Any]:
+    if source is None:
+        return {}
+    if isinstance(source, dict):
+        return source
+    path = Path(source).expanduser()
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise FileNotFoundError(f"init_from_config: cannot read {path}: {exc.strerror}. Pass the path of a YAML file with 'address: tcp://host:8786'") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"init_from_config: {path} must hold a mapping such as 'address: tcp://host:8786', not {type(loaded).__name__}")
+    nested = loaded.get("flyte-dask") or loaded.get("flyte_dask")
+    return nested if isinstance(nested, dict) else loaded

@@ -1,0 +1,169 @@
+"""How a failure becomes the exception a caller catches: Flyte's class *and* the original type.
+
+`as_flyte_error` turns an exception into an instance of a class deriving from both a
+`flyte_dask.errors` class (``RuntimeUserError``, ``OOMError``, ...) and the exception's
+own type, carrying its args, attributes, traceback and chain, so Flyte 2 code
+(``except flyte.errors.RuntimeUserError``) and plain Python (``except ValueError``) both
+catch it. Such classes are made once per pair and pickle by recipe, so they cross
+processes like the original. `user_frames` hides flyte_dask's, Dask's and asyncio's
+frames from tracebacks unless ``flyte-dask.full-tracebacks`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import os
+import sys
+import types
+from typing import Any
+
+import dask
+
+from . import errors
+
+dask.config.update_defaults({"flyte-dask": {"full-tracebacks": False}})
+
+_FLYTE_FIELDS = ("code", "kind", "root_cause_message", "worker")
+
+
+def as_flyte_error(exc: BaseException, flyte_cls: type[errors.BaseRuntimeError] = errors.RuntimeUserError, *, code: str | None = None, message: str | None = None, worker: str | None = None) -> BaseException:
+    """``exc`` as an instance of both ``flyte_cls`` and its own type (unchanged if it is one of ours already).
+
+    Exceptions that are not `Exception`s (``KeyboardInterrupt``, ``CancelledError``) pass
+    through. Where Python cannot derive from both (two C layouts), the result is a plain
+    ``flyte_cls`` caused by ``exc``.
+    """
+    if isinstance(exc, errors.BaseRuntimeError) or not isinstance(exc, Exception):
+        return exc
+    fields = {
+        "code": code or type(exc).__name__,
+        "kind": "system" if issubclass(flyte_cls, errors.RuntimeSystemError) else "user",
+        "root_cause_message": message if message is not None else str(exc),
+        "worker": worker,
+    }
+    cls = _both(flyte_cls, type(exc))
+    if cls is None:
+        plain = flyte_cls.__new__(flyte_cls)
+        BaseException.__init__(plain, fields["root_cause_message"])
+        plain.__dict__.update(fields)
+        plain.__cause__ = exc
+        return plain.with_traceback(exc.__traceback__)
+    args, state = _recipe(exc, type(exc))
+    both = _rebuild(flyte_cls, type(exc), args, {**state, **fields})
+    both.__cause__, both.__context__, both.__suppress_context__ = exc.__cause__, exc.__context__, exc.__suppress_context__
+    return both.with_traceback(exc.__traceback__)
+
+
+@functools.lru_cache(maxsize=256)
+def _both(flyte_cls: type[errors.BaseRuntimeError], original: type[BaseException]) -> type[BaseException] | None:
+    """The class deriving from ``flyte_cls`` and ``original``, named like ``original`` so
+    tracebacks read as in plain Python; None where Python cannot make one."""
+    if issubclass(original, flyte_cls):
+        return original
+    namespace = {"__module__": original.__module__, "__qualname__": original.__qualname__, "__reduce__": _reduce, "__init__": _keep_init(original)}
+    try:
+        return types.new_class(original.__name__, (flyte_cls, original), exec_body=lambda ns: ns.update(namespace))
+    except TypeError:
+        return None
+
+
+def _keep_init(original: type[BaseException]) -> Any:
+    """The original type's ``__init__``, so ``type(e)(*e.args)`` builds the same error again."""
+
+    def __init__(self: BaseException, *args: Any, **kwargs: Any) -> None:
+        original.__init__(self, *args, **kwargs)
+
+    return __init__
+
+
+def _reduce(self: BaseException) -> tuple[Any, ...]:
+    """Pickle by recipe: the two classes, the args and the attributes (the class itself is made, not imported)."""
+    flyte_cls, original = type(self).__bases__
+    return (_rebuild, (flyte_cls, original, *_recipe(self, original)))
+
+
+def _recipe(exc: BaseException, original: type[BaseException]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The args and attributes ``original``'s own pickling would rebuild ``exc`` from (OSError's filename too)."""
+    reduced = original.__reduce__(exc)
+    args = reduced[1] if len(reduced) > 1 and isinstance(reduced[1], tuple) else exc.args
+    state = reduced[2] if len(reduced) > 2 and isinstance(reduced[2], dict) else {}
+    return args, {**exc.__dict__, **state}
+
+
+def _rebuild(flyte_cls: type[errors.BaseRuntimeError], original: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    """Make an instance of ``_both(flyte_cls, original)`` with ``args`` and attributes ``state``."""
+    cls = _both(flyte_cls, original)
+    assert cls is not None
+    try:  # the constructor of whichever base decides the C layout
+        error: BaseException = original.__new__(cls, *args)
+    except TypeError:
+        error = BaseException.__new__(cls, *args)
+    try:
+        original.__init__(error, *args)  # C-level fields (OSError's errno, ...) are set here
+    except Exception:
+        error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+def user_frames(exc: BaseException) -> BaseException:
+    """Drop flyte_dask's, Dask's and asyncio's frames from ``exc``'s traceback and its chain.
+
+    A traceback with no user frame is left whole. ``flyte-dask.full-tracebacks: true``
+    (or ``FLYTE_DASK_FULL_TRACEBACKS=1``) keeps every frame.
+    """
+    if _full_tracebacks():
+        return exc
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = _strip(current.__traceback__)
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def _full_tracebacks() -> bool:
+    flag = os.environ.get("FLYTE_DASK_FULL_TRACEBACKS", "")
+    return flag.lower() in ("1", "true", "yes") or bool(dask.config.get("flyte-dask.full-tracebacks"))
+
+
+@functools.lru_cache(maxsize=1)
+def _internal_dirs() -> tuple[str, ...]:
+    import distributed
+    import tornado
+
+    modules = (sys.modules[__package__ or "flyte_dask"], dask, distributed, tornado, asyncio, concurrent.futures)
+    dirs = tuple(os.path.dirname(os.path.abspath(m.__file__ or "")) + os.sep for m in modules)
+    return dirs + (os.path.abspath(functools.__file__), os.path.abspath(types.__file__))
+
+
+def _is_internal(filename: str) -> bool:
+    return filename.startswith("<frozen ") or os.path.abspath(filename).startswith(_internal_dirs())
+
+
+def _strip(tb: types.TracebackType | None) -> types.TracebackType | None:
+    frames = []
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    kept = [f for f in frames if not _is_internal(f.tb_frame.f_code.co_filename)]
+    if not kept:
+        return frames[0] if frames else None
+    rebuilt: types.TracebackType | None = None
+    for frame in reversed(kept):
+        rebuilt = types.TracebackType(rebuilt, frame.tb_frame, frame.tb_lasti, frame.tb_lineno)
+    return rebuilt
+
+
+def excepthook(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
+    """``sys.excepthook`` while flyte_dask runs: an unhandled error is printed once, with user frames."""
+    sys.__excepthook__(exc_type, user_frames(exc.with_traceback(tb)), exc.__traceback__)
+
+
+def install_excepthook() -> None:
+    """Print unhandled errors with user frames only, unless something else already replaced the hook."""
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = excepthook

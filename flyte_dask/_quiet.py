@@ -1,0 +1,46 @@
+"""Keep a task's handled failure off the terminal, while Dask's worker logs keep it.
+
+A failed call is reported to its caller, who may handle it (``return_exceptions=True``,
+``try``/``except``). Dask also logs every failed task as ``Compute Failed`` at ERROR
+level, which an embedded cluster's workers print to the driver's terminal. This filter
+drops those records for flyte_dask's calls from the worker's stream handlers only: the
+worker's own log (``client.get_worker_logs()``, the dashboard's Logs page) keeps them.
+Set ``flyte-dask.full-tracebacks`` to see them on the terminal again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+import dask
+
+_KEY = re.compile(r"^[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)$")
+_lock = threading.Lock()
+_installed = False
+
+
+class _HandledByCaller(logging.Filter):
+    """Drops Dask's ``Compute Failed`` records of flyte_dask's task calls."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Compute Failed") or not record.args or dask.config.get("flyte-dask.full-tracebacks"):
+            return True
+        key = record.args[0] if isinstance(record.args, tuple) else None
+        return not (isinstance(key, tuple) and key and isinstance(key[0], str) and _KEY.match(key[0]))
+
+
+def quiet_compute_failures() -> None:
+    """Install the filter on this worker process's terminal log handlers, once."""
+    global _installed
+    if _installed:
+        return
+    with _lock:
+        if _installed:
+            return
+        for name in ("distributed", "distributed.worker", ""):
+            for handler in logging.getLogger(name).handlers:  # terminals, not log files or Dask's in-memory log
+                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                    handler.addFilter(_HandledByCaller())
+        _installed = True

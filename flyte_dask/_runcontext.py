@@ -1,0 +1,161 @@
+"""What a task knows about the run it is part of: `ctx`, `custom_context`, run-wide settings.
+
+The run's context (its name and mode, custom context, environment variables) travels
+with every Dask task as one Dask annotation (``"flyte"``), set around the driver's
+`run` and renewed inside each task call on a worker, so the calls a task makes inherit
+it, across processes and at any depth, through Dask itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import dask
+
+from ._context import current_worker_task, groups_of
+
+ANNOTATION = "flyte"
+"""The Dask annotation holding the run context: ``{"run", "mode", "custom", "env"}``."""
+
+Mode = Literal["local", "remote", "hybrid"]
+
+
+@dataclass(frozen=True)
+class ActionID:
+    """A task call's identity (Flyte's ``ActionID``): ``name`` is its Dask key, ``run_name`` its run's name."""
+
+    name: str
+    run_name: str | None = None
+    project: str | None = None
+    domain: str | None = None
+    org: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupData:
+    """The innermost `flyte_dask.group` (a Dask span) the call was made in."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """The running task call, as `ctx` returns it inside a task (Flyte 2's ``TaskContext``).
+
+    ``action``, ``mode``, ``group_data`` and ``custom_context`` as on Flyte. Beyond
+    Flyte 2: ``key`` (the Dask key), ``worker`` (the Dask worker's address) and
+    ``env_vars`` (those the task's environment and run set for this call).
+    """
+
+    action: ActionID
+    mode: Mode = "remote"
+    group_data: GroupData | None = None
+    custom_context: dict[str, str] = field(default_factory=dict)
+    env_vars: dict[str, str] = field(default_factory=dict)
+    key: Any = None
+    worker: str | None = None
+    version: str | None = None
+    raw_data_path: str | None = None
+    disable_run_cache: bool = False
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class NullTaskContext:
+    """What `ctx` returns outside a task: falsy, and every field None, so ``flyte.ctx().action`` needs no guard."""
+
+    action = mode = group_data = custom_context = env_vars = key = worker = version = raw_data_path = None
+    disable_run_cache = False
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "NullTaskContext()"
+
+
+NULL_TASK_CONTEXT = NullTaskContext()
+
+
+def ctx() -> TaskContext | NullTaskContext:
+    """The current task call's `TaskContext` inside a task; a falsy `NullTaskContext` outside (Flyte 2's ``flyte.ctx``)."""
+    state = current_worker_task()
+    if state is None:
+        return NULL_TASK_CONTEXT
+    annotations = dask.get_annotations()
+    run = run_context()
+    groups = groups_of(annotations)
+    key = state.key
+    return TaskContext(
+        action=ActionID(name=_key_name(key), run_name=run.get("run")),
+        mode=run.get("mode", "remote"),
+        group_data=GroupData(groups[-1]) if groups else None,
+        custom_context=dict(run.get("custom", {})),
+        env_vars=dict(run.get("env", {})),
+        key=key,
+        worker=getattr(state.worker, "address", None),
+        disable_run_cache=bool(run.get("disable_run_cache", False)),
+    )
+
+
+def _key_name(key: Any) -> str:
+    return "-".join(str(part) for part in key) if isinstance(key, tuple) else str(key)
+
+
+def run_context() -> dict[str, Any]:
+    """The run context of calls made here (empty outside any run)."""
+    found = dask.get_annotations().get(ANNOTATION)
+    return found if isinstance(found, dict) else {}
+
+
+@contextmanager
+def run_scope(**changes: Any) -> Iterator[None]:
+    """Calls made inside carry the current run context updated with ``changes``
+    (``custom`` and ``env`` are merged, not replaced)."""
+    current = run_context()
+    merged = {**current, **{k: v for k, v in changes.items() if v is not None}}
+    for mapping in ("custom", "env"):
+        if changes.get(mapping):
+            merged[mapping] = {**current.get(mapping, {}), **changes[mapping]}
+    with dask.annotate(**{ANNOTATION: merged}):
+        yield
+
+
+def run_env(annotations: Mapping[str, Any] | None) -> dict[str, str]:
+    """The environment variables the run set (``with_runcontext(env_vars=...)``), from a Dask task's annotations."""
+    carried = (annotations or {}).get(ANNOTATION) or {}
+    return dict(carried.get("env", {}))
+
+
+@contextmanager
+def task_run_scope(annotations: Mapping[str, Any] | None) -> Iterator[None]:
+    """Inside one task call on a worker: calls it makes inherit the run context its Dask task carries."""
+    carried = (annotations or {}).get(ANNOTATION)
+    if not carried:
+        yield
+        return
+    with dask.annotate(**{ANNOTATION: carried}):
+        yield
+
+
+@contextmanager
+def custom_context(**context: str) -> Iterator[None]:
+    """Set custom context for the task calls made inside this block (Flyte 2's ``flyte.custom_context``).
+
+    Tasks read it with `get_custom_context` or ``flyte.ctx().custom_context``; it
+    reaches nested calls at any depth. Beyond Flyte 2: it also works on the driver.
+    """
+    for name, value in context.items():
+        if not isinstance(value, str):
+            raise TypeError(f"custom_context({name}=...) takes strings, got {type(value).__name__}")
+    with run_scope(custom=context):
+        yield
+
+
+def get_custom_context() -> dict[str, str]:
+    """The custom context set for this call by `custom_context` or ``with_runcontext(custom_context=...)``."""
+    return dict(run_context().get("custom", {}))
