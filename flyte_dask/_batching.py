@@ -20,6 +20,7 @@ from distributed import Client, Future
 
 from . import _client
 from ._calls import BatchResult, CallShape, Failure, TaskSpec
+from ._failures import note_cancelled
 from ._placement import Slots, slots, total_threads
 from ._progress import Progress
 from ._shipping import unshipped
@@ -113,6 +114,8 @@ class Batcher:
         self.item_seconds: float | None = None
         self.batch = batch_size or 1
         self.interrupted = False  # set from outside: stop waiting and let the driver look (a caller went away)
+        self.length = length
+        self.done_items = 0
 
     # -- sizing ------------------------------------------------------------------
     def _task_limit(self) -> int:
@@ -240,6 +243,7 @@ class Batcher:
             start, _ = self._forget(future)
             self._observe(result)
             self.sink(start, result.values)
+            self.done_items += len(result.values)
             if self.progress is not None:
                 self.progress.update(len(result.values), result.failed)
         for future in finished:
@@ -287,6 +291,8 @@ class Batcher:
         """Cancel what is still in flight and return every lease held."""
         inflight = list(self.inflight)
         if inflight:
+            of = f" of {self.length}" if self.length else ""
+            note_cancelled(f"cancelled {self.inflight_items} running {self.item_name}s of {self.task.name} ({self.done_items}{of} had finished)")
             await self.cancel(inflight)
         if self.semaphore is not None:
             await _client.release_leases(self.client, self.semaphore, self.leases)

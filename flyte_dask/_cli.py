@@ -26,6 +26,7 @@ from ._nvml import visible_devices
 from ._run import run
 from ._status import cluster_status
 from ._task import TaskTemplate
+from ._typecheck import mismatch, type_name
 
 
 def _parse_value(raw: str, annotation: Any) -> Any:
@@ -37,14 +38,42 @@ def _parse_value(raw: str, annotation: Any) -> Any:
         return raw
 
 
-def _task_arguments(task: TaskTemplate[Any, Any], argv: Sequence[str]) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog=f"flyte-dask run FILE {task.func.__name__}", description=task.__doc__)
+class InputError(ValueError):
+    """A task input given on the command line does not fit its annotation."""
+
+
+def _task_arguments(task: TaskTemplate[Any, Any], file: str, argv: Sequence[str]) -> dict[str, Any]:
+    """The task's inputs from ``--name value`` options; ``--help`` lists them with types and defaults."""
+    parser = argparse.ArgumentParser(
+        prog=f"flyte-dask run {file} {task.func.__name__}",
+        description=inspect.getdoc(task.func) or f"Run the task {task.name}.",
+        epilog="Values are JSON (3, [1, 2], {\"k\": 1}); a str input takes plain text.",
+    )
+    _common_run_options(parser)
     hints = task._hints
+    inputs = parser.add_argument_group("inputs of " + task.name)
     for name, param in inspect.signature(task.func).parameters.items():
         required = param.default is inspect.Parameter.empty
-        parser.add_argument(f"--{name}", dest=name, required=required, help=f"{hints.get(name, 'any')} (JSON)")
+        kind = type_name(hints.get(name, inspect.Parameter.empty))
+        default = "required" if required else f"default: {param.default!r}"
+        inputs.add_argument(f"--{name}", dest=name, required=required, metavar=kind.upper().replace(" ", ""), help=f"{kind} ({default})")
     parsed = vars(parser.parse_args(list(argv)))
-    return {name: _parse_value(raw, hints.get(name)) for name, raw in parsed.items() if raw is not None}
+    values: dict[str, Any] = {}
+    for name in inspect.signature(task.func).parameters:
+        raw = parsed.get(name)
+        if raw is None:
+            continue
+        value = _parse_value(raw, hints.get(name))
+        why = mismatch(value, hints.get(name, inspect.Parameter.empty))
+        if why is not None:
+            raise InputError(f"--{name} takes {type_name(hints[name])} as JSON, got {raw!r} ({why})")
+        values[name] = value
+    return values
+
+
+def _common_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or an embedded cluster)")
+    parser.add_argument("--report", metavar="FILE", help="save Dask's performance report of the run (task stream, profile, bandwidth) as HTML")
 
 
 def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
@@ -54,7 +83,11 @@ def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
         tasks = sorted(name for name, value in vars(module).items() if isinstance(value, TaskTemplate))
         print(f"error: {args.file} has no task named {args.task!r}; its tasks: {', '.join(tasks) or 'none'}", file=sys.stderr)
         return 2
-    inputs = _task_arguments(task, rest)
+    try:
+        inputs = _task_arguments(task, args.file, [*rest, *(["--help"] if args.help else [])])
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     client = init(args.address) if args.address else init()
     report = performance_report(client, args.report) if args.report else contextlib.nullcontext()
     with report:
@@ -72,11 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flyte-dask`` console script."""
     parser = argparse.ArgumentParser(prog="flyte-dask", description="Run Flyte 2 style tasks on Dask.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="run a task of a pipeline file and print its output as JSON")
-    run_parser.add_argument("file", help="path of the Python file that defines the task")
-    run_parser.add_argument("task", help="name of the task to run")
-    run_parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or an embedded cluster)")
-    run_parser.add_argument("--report", metavar="FILE", help="save Dask's performance report of the run (task stream, profile, bandwidth) as HTML")
+    run_parser = commands.add_parser(
+        "run", add_help=False, help="run a task of a pipeline file and print its output as JSON",
+        description="Run TASK of FILE on Dask; `flyte-dask run FILE TASK --help` lists the task's inputs.",
+    )  # fmt: skip
+    run_parser.add_argument("file", nargs="?", help="path of the Python file that defines the task")
+    run_parser.add_argument("task", nargs="?", help="name of the task to run")
+    run_parser.add_argument("-h", "--help", action="store_true", help="show this help, or the task's inputs after FILE TASK")
+    _common_run_options(run_parser)
     status_parser = commands.add_parser(
         "status", help="what flyte_dask sees here and on a cluster: versions, GPUs, workers, resources, problems"
     )
@@ -88,6 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         description='dask worker ADDRESS --resources "$(flyte-dask gpu-resources)"',
     )
     args, rest = parser.parse_known_args(argv)
+    if args.command == "run" and not (args.file and args.task):
+        if args.help:
+            run_parser.print_help()
+            return 0
+        run_parser.error("give the pipeline FILE and the TASK to run, e.g. flyte-dask run pipeline.py main --help")
     if args.command == "status":
         status = cluster_status(args.address, timeout=args.timeout)
         print(status)

@@ -94,7 +94,7 @@ def init(address: str | Client | Any | None = None, *, timeout: float = DEFAULT_
         else:
             _session = Session(client=connect(address, timeout), cluster=None)
         _register_plugins(_session.client)
-        install_excepthook()
+        install_excepthook(before_exit=shutdown)  # the embedded cluster closes before threads are torn down
         return _session.client
 
 

@@ -23,6 +23,9 @@ from distributed import LocalCluster, Nanny, SpecCluster
 
 from ._nvml import probe
 
+EMBEDDED_PRELOAD = "flyte_dask._embedded_worker"
+"""Preloaded by the embedded cluster's workers: they leave Ctrl-C to the driver."""
+
 GPU_THREADS = 4
 """Threads per GPU worker: enough for ``Resources(gpu=0.25)`` to pack four calls on a GPU."""
 
@@ -51,6 +54,7 @@ def start_local_cluster(**options: Any) -> Any:
     GPUs, ``n_workers`` = the cores this process may use, ``threads_per_worker=1``.
     """
     _keep_main_to_driver()
+    options["preload"] = [*options.get("preload", ()), EMBEDDED_PRELOAD]
     options.setdefault("host", "127.0.0.1")
     options.setdefault("dashboard_address", "127.0.0.1:0")
     devices = probe().devices()
@@ -89,14 +93,16 @@ def start_gpu_cluster(n_gpus: int, *, cpu_workers: int = 1, cpu_threads: int | N
     from dask_cuda import LocalCUDACluster
 
     options.setdefault("threads_per_worker", GPU_THREADS)
-    options.setdefault("preload", ["flyte_dask.gpu_preload"])
+    options["preload"] = ["flyte_dask.gpu_preload", *options.get("preload", ())]
     cluster = LocalCUDACluster(**options)
-    add_workers(cluster, cpu_workers, cpu_threads or max(2, _cpus() - n_gpus), env={"CUDA_VISIBLE_DEVICES": ""})
+    add_workers(cluster, cpu_workers, cpu_threads or max(2, _cpus() - n_gpus), env={"CUDA_VISIBLE_DEVICES": ""}, preload=[EMBEDDED_PRELOAD])
     cluster.wait_for_workers(len(cluster.worker_spec))
     return cluster
 
 
-def add_workers(cluster: SpecCluster, count: int, threads: int, *, resources: dict[str, float] | None = None, env: dict[str, str] | None = None) -> list[str]:
+def add_workers(
+    cluster: SpecCluster, count: int, threads: int, *, resources: dict[str, float] | None = None, env: dict[str, str] | None = None, preload: list[str] | None = None
+) -> list[str]:
     """Add ``count`` worker processes to a running `SpecCluster` (LocalCluster, LocalCUDACluster).
 
     Used for the CPU-only workers beside GPU workers; ``resources`` lets tests and
@@ -108,6 +114,8 @@ def add_workers(cluster: SpecCluster, count: int, threads: int, *, resources: di
         options: dict[str, Any] = {"nthreads": threads, "resources": resources or {}, "dashboard_address": None}
         if env:
             options["env"] = env
+        if preload:
+            options["preload"] = preload
         cluster.worker_spec[name] = {"cls": Nanny, "options": options}
         names.append(name)
     cluster.scale(len(cluster.worker_spec))

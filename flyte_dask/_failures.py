@@ -17,6 +17,7 @@ import functools
 import os
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 import dask
@@ -158,12 +159,38 @@ def _strip(tb: types.TracebackType | None) -> types.TracebackType | None:
     return rebuilt
 
 
+_cancelled: list[str] = []
+
+
+def note_cancelled(summary: str) -> None:
+    """Remember what an interrupted fan-out cancelled, for the line printed under ``KeyboardInterrupt``."""
+    _cancelled.append(summary)
+    del _cancelled[:-5]
+
+
 def excepthook(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
-    """``sys.excepthook`` while flyte_dask runs: an unhandled error is printed once, with user frames."""
-    sys.__excepthook__(exc_type, user_frames(exc.with_traceback(tb)), exc.__traceback__)
+    """``sys.excepthook`` while flyte_dask runs: an unhandled error is printed once, with user frames;
+    Ctrl-C prints ``KeyboardInterrupt`` and what it cancelled."""
+    if issubclass(exc_type, KeyboardInterrupt) and not _full_tracebacks():
+        print("KeyboardInterrupt", file=sys.stderr)
+        for summary in dict.fromkeys(_cancelled):
+            print(f"flyte_dask: {summary}", file=sys.stderr)
+    else:
+        sys.__excepthook__(exc_type, user_frames(exc.with_traceback(tb)), exc.__traceback__)
+    for callback in _before_exit:
+        try:
+            callback()
+        except Exception:  # exiting anyway: the error above is what matters
+            pass
 
 
-def install_excepthook() -> None:
-    """Print unhandled errors with user frames only, unless something else already replaced the hook."""
+_before_exit: list[Callable[[], None]] = []
+
+
+def install_excepthook(before_exit: Callable[[], None]) -> None:
+    """Print unhandled errors with user frames only (unless something else already replaced
+    the hook), then call ``before_exit`` while the interpreter still runs threads normally."""
     if sys.excepthook is sys.__excepthook__:
         sys.excepthook = excepthook
+    if before_exit not in _before_exit:
+        _before_exit.append(before_exit)

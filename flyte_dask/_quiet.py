@@ -1,4 +1,4 @@
-"""Keep a task's handled failure off the terminal, while Dask's worker logs keep it.
+"""Keep a task's handled failure, and Ctrl-C, off the terminal, while Dask's worker logs keep them.
 
 A failed call is reported to its caller, who may handle it (``return_exceptions=True``,
 ``try``/``except``). Dask also logs every failed task as ``Compute Failed`` at ERROR
@@ -12,20 +12,27 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import threading
 
 import dask
 
 _KEY = re.compile(r"^[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)$")
+_CANCELLED = re.compile(r"^Async instruction for .*\('[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)'.* ended with CancelledError")
 _lock = threading.Lock()
 _installed = False
 
 
 class _HandledByCaller(logging.Filter):
-    """Drops Dask's ``Compute Failed`` records of flyte_dask's task calls."""
+    """Drops Dask's ``Compute Failed`` records of flyte_dask's task calls, and its warnings
+    about calls the caller cancelled (Ctrl-C)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith("Compute Failed") or not record.args or dask.config.get("flyte-dask.full-tracebacks"):
+        if dask.config.get("flyte-dask.full-tracebacks"):
+            return True
+        if _CANCELLED.match(str(record.msg)):
+            return False
+        if not str(record.msg).startswith("Compute Failed") or not record.args:
             return True
         key = record.args[0] if isinstance(record.args, tuple) else None
         return not (isinstance(key, tuple) and key and isinstance(key[0], str) and _KEY.match(key[0]))
@@ -44,3 +51,17 @@ def quiet_compute_failures() -> None:
                 if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                     handler.addFilter(_HandledByCaller())
         _installed = True
+
+
+def ignore_interrupts() -> None:
+    """Leave Ctrl-C to the driver in an embedded cluster's worker process.
+
+    A terminal sends SIGINT to the whole process group, so without this each worker
+    would print its own ``KeyboardInterrupt`` traceback. The driver cancels the work and
+    closes the cluster it started. Runs from ``dask_setup`` (`flyte_dask.embedded_worker`),
+    in the worker process's main thread.
+    """
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave it be
+        pass

@@ -27,7 +27,10 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {text}"
 
 
-def _type_name(tp: object) -> str:
+def type_name(tp: object) -> str:
+    """An annotation as a user writes it: ``int``, ``list[int]``, ``any`` for none."""
+    if tp is inspect.Parameter.empty or tp is Any:
+        return "any"
     if isinstance(tp, type) and not typing.get_args(tp):
         return tp.__qualname__
     return str(tp).replace("typing.", "")
@@ -50,19 +53,19 @@ def mismatch(value: object, tp: object) -> str | None:
     if origin in (typing.Union, types.UnionType):
         if any(mismatch(value, arm) is None for arm in args):
             return None
-        return f"expected {_type_name(tp)}, got {_describe(value)}"
+        return f"expected {type_name(tp)}, got {_describe(value)}"
     if origin is typing.Literal:
         return None if value in args else f"expected one of {args!r}, got {_describe(value)}"
     if origin is None:
         if isinstance(tp, type):
             if isinstance(value, tp):
                 return None
-            return f"expected {_type_name(tp)}, got {_describe(value)}"
+            return f"expected {type_name(tp)}, got {_describe(value)}"
         return None
     if not isinstance(origin, type):
         return None
     if not isinstance(value, origin):
-        return f"expected {_type_name(tp)}, got {_describe(value)}"
+        return f"expected {type_name(tp)}, got {_describe(value)}"
     return _mismatch_items(value, origin, args)
 
 
@@ -136,7 +139,7 @@ class CallChecker:
         """Raise `errors.RuntimeDataValidationError` if ``value`` does not match the return annotation (as Flyte 2 does)."""
         why = self.returns(value) if self.returns is not None else None
         if why is not None:
-            raise RuntimeDataValidationError("o0", f"the return value does not match its annotation {_type_name(self.hints['return'])}: {why}", self.task_name)
+            raise RuntimeDataValidationError("o0", f"the return value does not match its annotation {type_name(self.hints['return'])}: {why}", self.task_name)
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if kwargs or not self.plain or not self.min_args <= len(args) <= self.max_args:
@@ -175,6 +178,6 @@ def bind_checked(
         for where, why in problems:
             if why:
                 raise TypeError(
-                    f"task {task_name}: argument {where!r} does not match its annotation {_type_name(tp)}: {why}"
+                    f"task {task_name}: argument {where!r} does not match its annotation {type_name(tp)}: {why}"
                 )
     return bound

@@ -1,0 +1,12 @@
+"""Dask worker preload for the embedded cluster's workers (`_cluster`): Ctrl-C is the driver's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._quiet import ignore_interrupts
+
+
+def dask_setup(worker: Any) -> None:
+    """Called by Dask in the worker process as it starts."""
+    ignore_interrupts()
