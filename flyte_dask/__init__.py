@@ -4,17 +4,19 @@
 is a Dask future tagged with the task's resources.
 """
 
+import logging
+
 from . import errors
 from ._client import init, shutdown
 from ._config import init_from_config
 from ._context import group
-from ._deployment import Image, PodTemplate, ReusePolicy, Secret
+from ._deployment import Documentation, Image, PodTemplate, ReusePolicy, Secret, SecretRequest
 from ._environment import TaskEnvironment
 from ._limits import ClusterLimit
 from ._map import map
-from ._options import Backoff, Cache, RetryStrategy, Timeout
+from ._options import Backoff, Cache, CacheRequest, RetryStrategy, Timeout, TimeoutRequest
 from ._placement import UnsatisfiableResourcesError
-from ._resources import GPU, Device, Resources
+from ._resources import GPU, Device, DeviceClass, Resources
 from ._run import Run, RunOutputs, run, with_runcontext
 from ._runcontext import TaskContext, ctx, custom_context, get_custom_context
 from ._status import ClusterStatus, WorkerStatus, cluster_status
@@ -23,13 +25,31 @@ from ._trace import trace
 
 __version__ = "0.1.0"
 
+AsyncFunctionTaskTemplate = TaskTemplate
+"""Flyte 2's name for the class of ``@env.task`` functions; here one class serves sync and async tasks."""
+
+TimeoutType = TimeoutRequest
+"""What ``timeout=`` takes: seconds, a `datetime.timedelta` or a `Timeout` (Flyte 2's name)."""
+
+logger = logging.getLogger("flyte_dask.user")
+"""A logger for task code (Flyte 2's ``flyte.logger``); on a worker its records go to Dask's worker log."""
+
+
+def version() -> str:
+    """flyte_dask's version (Flyte 2's ``flyte.version()``)."""
+    return __version__
+
 __all__ = [
-    "GPU",
+    "AsyncFunctionTaskTemplate",
     "Backoff",
     "Cache",
+    "CacheRequest",
     "ClusterLimit",
     "ClusterStatus",
     "Device",
+    "DeviceClass",
+    "Documentation",
+    "GPU",
     "Image",
     "PodTemplate",
     "Resources",
@@ -38,10 +58,12 @@ __all__ = [
     "Run",
     "RunOutputs",
     "Secret",
+    "SecretRequest",
     "TaskContext",
     "TaskEnvironment",
     "TaskTemplate",
     "Timeout",
+    "TimeoutType",
     "UnsatisfiableResourcesError",
     "WorkerStatus",
     "__version__",
@@ -53,9 +75,11 @@ __all__ = [
     "group",
     "init",
     "init_from_config",
+    "logger",
     "map",
     "run",
     "shutdown",
     "trace",
+    "version",
     "with_runcontext",
 ]

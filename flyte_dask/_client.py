@@ -32,11 +32,12 @@ from distributed.scheduler import KilledWorker
 from . import _bridge, errors
 from ._calls import CallShape, TaskSpec
 from ._cluster import start_local_cluster
-from ._failures import as_flyte_error, install_excepthook, user_frames
 from ._context import current_worker_task
+from ._failures import as_flyte_error, install_excepthook, user_frames
 from ._gpu import can_receive_cuda
 from ._nvml import probe
 from ._orchestration import ResourceReleasePlugin
+from ._quiet import quiet_compute_failures
 from ._shipping import shipped, unshipped
 from ._worker import run_batch, run_batch_async, run_call, run_call_async
 
@@ -94,7 +95,8 @@ def init(address: str | Client | Any | None = None, *, timeout: float = DEFAULT_
         else:
             _session = Session(client=connect(address, timeout), cluster=None)
         _register_plugins(_session.client)
-        install_excepthook(before_exit=shutdown)  # the embedded cluster closes before threads are torn down
+        install_excepthook(before_exit=shutdown)
+        quiet_compute_failures()  # the embedded cluster closes before threads are torn down
         return _session.client
 
 
@@ -434,8 +436,10 @@ async def explain(client: Client, error: BaseException) -> BaseException:
         restarts = []
     oom = [event for _, event in restarts if event.get("worker") == address]
     if oom:
-        message = f"{error} The worker was restarted for exceeding its memory limit (it used {oom[-1].get('rss', 0) / 2**20:.0f} MiB)."
-        return as_flyte_error(error, errors.OOMError, code="OOMError", message=message, worker=address)
+        why = f"The worker was restarted for exceeding its memory limit (it used {oom[-1].get('rss', 0) / 2**20:.0f} MiB)."
+        oom_error = as_flyte_error(error, errors.OOMError, code="OOMError", message=f"{error} {why}", worker=address)
+        oom_error.add_note(why)
+        return oom_error
     return as_flyte_error(error, errors.RuntimeSystemError, message=str(error), worker=address)
 
 

@@ -13,9 +13,9 @@ from . import _client, _gather
 from ._batching import Batcher, Item, setting
 from ._calls import Failure, FanOut, TaskSpec
 from ._context import current_worker_task, group, groups_of
-from .errors import SyncTaskCallInAsyncContextError
 from ._placement import placement
 from ._progress import progress
+from .errors import SyncTaskCallInAsyncContextError
 
 
 class DaskController:

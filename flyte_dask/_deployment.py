@@ -111,6 +111,13 @@ SecretRequest = Union[str, Secret, list[Union[str, Secret]]]
 
 
 @dataclass(frozen=True)
+class Documentation:
+    """A task's documentation (Flyte 2's ``flyte.Documentation``), accepted as ``@env.task(docs=...)``."""
+
+    description: str
+
+
+@dataclass(frozen=True)
 class PodTemplate:
     """A Kubernetes pod template (Flyte 2's ``flyte.PodTemplate``); Dask workers are not pods, so it is ignored with a warning."""
 

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar, overload
+from typing import Any, TypeVar, overload
 
-from ._deployment import _IMAGE_WHY, Image, PodTemplate, ReusePolicy, SecretRequest, ignored
+from ._deployment import (
+    _IMAGE_WHY,
+    Image,
+    PodTemplate,
+    ReusePolicy,
+    SecretRequest,
+    ignored,
+)
 from ._limits import ClusterLimit
-from ._options import CacheRequest, RetriesRequest, TimeoutRequest, to_cache, to_retries, to_timeout
+from ._options import (
+    CacheRequest,
+    RetriesRequest,
+    TimeoutRequest,
+    to_cache,
+    to_retries,
+    to_timeout,
+)
 from ._resources import Resources
 from ._task import TaskOptions, TaskTemplate
 

@@ -16,6 +16,7 @@ import concurrent.futures
 import functools
 import os
 import sys
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -57,17 +58,28 @@ def as_flyte_error(exc: BaseException, flyte_cls: type[errors.BaseRuntimeError] 
     return both.with_traceback(exc.__traceback__)
 
 
-@functools.lru_cache(maxsize=256)
+_classes_lock = threading.Lock()
+_classes: dict[tuple[type[BaseException], type[BaseException]], type[BaseException] | None] = {}
+
+
 def _both(flyte_cls: type[errors.BaseRuntimeError], original: type[BaseException]) -> type[BaseException] | None:
     """The class deriving from ``flyte_cls`` and ``original``, named like ``original`` so
-    tracebacks read as in plain Python; None where Python cannot make one."""
+    tracebacks read as in plain Python (made once per pair); None where Python cannot make one."""
     if issubclass(original, flyte_cls):
         return original
+    with _classes_lock:  # one class per pair, even when threads fail at once
+        return _classes[(flyte_cls, original)] if (flyte_cls, original) in _classes else _make_both(flyte_cls, original)
+
+
+def _make_both(flyte_cls: type[errors.BaseRuntimeError], original: type[BaseException]) -> type[BaseException] | None:
+    """Make and remember the class for one pair (under `_classes_lock`)."""
     namespace = {"__module__": original.__module__, "__qualname__": original.__qualname__, "__reduce__": _reduce, "__init__": _keep_init(original)}
     try:
-        return types.new_class(original.__name__, (flyte_cls, original), exec_body=lambda ns: ns.update(namespace))
-    except TypeError:
-        return None
+        made: type[BaseException] | None = types.new_class(original.__name__, (flyte_cls, original), exec_body=lambda ns: ns.update(namespace))
+    except TypeError:  # two C layouts (rare): the caller falls back to a plain Flyte error caused by the original
+        made = None
+    _classes[(flyte_cls, original)] = made
+    return made
 
 
 def _keep_init(original: type[BaseException]) -> Any:

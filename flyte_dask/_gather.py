@@ -22,8 +22,8 @@ from distributed import Client
 from . import _client
 from ._batching import Batcher, Item
 from ._calls import WHOLE_CALLS, Failure, TaskSpec
-from ._failures import user_frames
 from ._context import groups_of
+from ._failures import user_frames
 from ._placement import placement
 from ._progress import gather_progress
 

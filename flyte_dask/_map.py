@@ -17,8 +17,8 @@ from typing import Any
 
 from . import _bridge
 from ._calls import Call, CallShape, Failure, FanOut
-from ._failures import user_frames
 from ._controller import current_controller
+from ._failures import user_frames
 from ._task import TaskTemplate
 
 

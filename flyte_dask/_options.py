@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Literal, Union
+from typing import Literal, Union
 
 CacheBehavior = Literal["auto", "override", "disable"]
 

@@ -24,22 +24,24 @@ _installed = False
 
 
 class _HandledByCaller(logging.Filter):
-    """Drops Dask's ``Compute Failed`` records of flyte_dask's task calls, and its warnings
-    about calls the caller cancelled (Ctrl-C)."""
+    """Drops Dask's ``Compute Failed`` records of flyte_dask's task calls (and the
+    scheduler's for calls whose workers died), and its warnings about calls the caller
+    cancelled (Ctrl-C): the caller gets each as an error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if dask.config.get("flyte-dask.full-tracebacks"):
             return True
         if _CANCELLED.match(str(record.msg)):
             return False
-        if not str(record.msg).startswith("Compute Failed") or not record.args:
+        if not str(record.msg).startswith(("Compute Failed", "Task %s marked as failed because")) or not record.args:
             return True
         key = record.args[0] if isinstance(record.args, tuple) else None
         return not (isinstance(key, tuple) and key and isinstance(key[0], str) and _KEY.match(key[0]))
 
 
 def quiet_compute_failures() -> None:
-    """Install the filter on this worker process's terminal log handlers, once."""
+    """Install the filter on this process's terminal log handlers, once (workers, and the driver
+    whose embedded scheduler logs there)."""
     global _installed
     if _installed:
         return

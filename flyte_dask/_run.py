@@ -12,8 +12,8 @@ from typing import Any, Literal
 from distributed import Future, span
 
 from . import _client
-from ._gpu import TELEMETRY_TOPIC
 from ._deployment import ignored
+from ._gpu import TELEMETRY_TOPIC
 from ._placement import placement
 from ._runcontext import run_scope
 from ._task import TaskTemplate

@@ -18,8 +18,9 @@ import sys
 import sysconfig
 import types
 from collections import ChainMap
+from collections.abc import Callable
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 import cloudpickle
 

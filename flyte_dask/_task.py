@@ -13,8 +13,8 @@ import functools
 import inspect
 import threading
 import uuid
-from collections.abc import Coroutine
-from typing import Any, Callable, Generic, ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import cloudpickle
 from dask.base import tokenize
@@ -22,10 +22,20 @@ from dask.base import tokenize
 from ._context import group_token
 from ._controller import current_controller
 from ._limits import ClusterLimit
-from ._options import Cache, CacheRequest, RetriesRequest, RetryStrategy, Timeout, TimeoutRequest, to_cache, to_retries, to_timeout
+from ._options import (
+    Cache,
+    CacheRequest,
+    RetriesRequest,
+    RetryStrategy,
+    Timeout,
+    TimeoutRequest,
+    to_cache,
+    to_retries,
+    to_timeout,
+)
 from ._resources import Resources
-from ._shipping import dumps, ship_by_value
 from ._runcontext import run_context
+from ._shipping import dumps, ship_by_value
 from ._trace import refuse_in_trace
 from ._typecheck import CallChecker, resolved_hints
 

@@ -13,7 +13,8 @@ import collections.abc as cabc
 import inspect
 import types
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import RuntimeDataValidationError
 

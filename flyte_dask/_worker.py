@@ -29,9 +29,9 @@ from ._calls import BatchResult, Call, CallShape, Failure, TaskSpec
 from ._cancellation import run_cancellable
 from ._context import worker_task_scope
 from ._environ import call_env
+from ._failures import as_flyte_error
 from ._quiet import quiet_compute_failures
 from ._runcontext import run_env, task_run_scope
-from ._failures import as_flyte_error
 from ._shipping import Shipped, shipped, unshipped
 
 dask.config.update_defaults({"flyte-dask": {"worker": {"max-async-calls": 10_000}}})

@@ -9,8 +9,23 @@
 - `TELEMETRY_TOPIC`: the Dask event topic of per-task GPU telemetry (`Run.gpu_usage`).
 """
 
-from ._gpu import TELEMETRY_TOPIC, GPUResources, gpu_resources, own_gpu_resources, resources_flag, to_host
-from ._nvml import GPUDevice, GPUProbe, NVMLProbe, ProbePlugin, probe, set_probe, visible_devices
+from ._gpu import (
+    TELEMETRY_TOPIC,
+    GPUResources,
+    gpu_resources,
+    own_gpu_resources,
+    resources_flag,
+    to_host,
+)
+from ._nvml import (
+    GPUDevice,
+    GPUProbe,
+    NVMLProbe,
+    ProbePlugin,
+    probe,
+    set_probe,
+    visible_devices,
+)
 
 __all__ = [
     "TELEMETRY_TOPIC",
