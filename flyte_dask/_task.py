@@ -163,6 +163,11 @@ class TaskTemplate(Generic[P, R]):
         """Raise `errors.RuntimeDataValidationError` if ``value`` does not match the return annotation."""
         self.check_args.check_return(value)
 
+    @property
+    def return_mismatch(self) -> Callable[[Any], str | None] | None:
+        """Why a value does not fit the return annotation (None if it fits); None when nothing is checked."""
+        return self.check_args.returns
+
     def new_key(self) -> tuple[str, str]:
         """A fresh Dask key for one call (or one batch) of this task, in the current group.
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import ctypes
 import threading
 import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dask
@@ -104,10 +106,10 @@ async def run_batch_async(
         async def one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             async with limit:
                 slot = await _async_slot()
-                with _call_scope(task, key, worker, is_async=True, slot=slot, released=released):
+                with worker_task_scope(key, worker, is_async=True, slot=slot, released=released):
                     return await _async_attempts(task, args, kwargs, submitted_at, worker.address, busy)
 
-        with _gpu_task(task, key, len(calls)):
+        with _run_scope(task, key, worker), _gpu_task(task, key, len(calls)):  # its items run in copies of this context
             return await _eagerly([one(args, kwargs) for args, kwargs in calls])
 
     values = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
@@ -116,14 +118,24 @@ async def run_batch_async(
 
 @contextlib.contextmanager
 def _call_scope(task: TaskSpec, key: Any, worker: Any, **scope: Any) -> Iterator[None]:
-    """Around one call on a worker: its `WorkerTask`, its run's context (inherited by the
-    calls it makes) and its environment variables (the task's, then the run's)."""
+    """Around one call (or a sync batch) on a worker: its `WorkerTask` and its `_run_scope`."""
+    with worker_task_scope(key, worker, **scope), _run_scope(task, key, worker):
+        yield
+
+
+def _run_scope(task: TaskSpec, key: Any, worker: Any) -> contextlib.AbstractContextManager[Any]:
+    """The run's context (inherited by the calls made inside) and the environment variables
+    (the task's, then the run's) of Dask task ``key``; nothing to enter when it has neither."""
     quiet_compute_failures()
     ts = worker.state.tasks.get(key)
     annotations = ts.annotations if ts is not None else None
     env = {**dict(task.options.env_vars), **run_env(annotations)}
-    with worker_task_scope(key, worker, **scope), task_run_scope(annotations), call_env(env):
-        yield
+    if not env and not annotations:
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(task_run_scope(annotations))
+    stack.enter_context(call_env(env))
+    return stack
 
 
 def _result(values: list[Any], seconds: float, to_host: bool) -> BatchResult:
@@ -165,15 +177,50 @@ def _gpu_task(task: TaskSpec, key: Any, items: int) -> contextlib.AbstractContex
     return _gpu.telemetry(task.name, key, items) if task.resources.gpu_count else contextlib.nullcontext()
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How a task's calls are attempted, read once per task and process (map items are many)."""
+
+    attempts: int
+    bounded: bool  # any Timeout bound to watch
+    mismatch: Callable[[Any], str | None] | None  # why a return value does not fit its annotation (None: fits)
+
+    @property
+    def plain(self) -> bool:
+        """One attempt, no bound: just call the function."""
+        return self.attempts == 1 and not self.bounded
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(task: TaskSpec) -> _Plan:
+    timeout = task.timeout
+    bounded = any(v is not None for v in (timeout.seconds, timeout.queued_seconds, timeout.deadline_seconds))
+    return _Plan(task.retries.count + 1, bounded, task.return_mismatch)
+
+
+def _check_return(task: TaskSpec, plan: _Plan, value: Any) -> None:
+    if plan.mismatch is not None and plan.mismatch(value) is not None:
+        task.check_return(value)  # raises, with the full message
+
+
 def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str) -> Any:
     """One call, tried up to ``retries.count + 1`` times with the task's backoff between
     attempts; the final exception becomes a `Failure` holding Flyte's error class."""
+    plan = _plan(task)
+    if plan.plain:  # the common case, kept to one call and one check per item
+        try:
+            value = task.func(*args, **kwargs)
+            if plan.mismatch is not None and plan.mismatch(value) is not None:
+                task.check_return(value)
+            return value
+        except Exception as exc:
+            return Failure(_final(exc, 0, worker))
     error: Exception | None = None
-    for attempt in range(task.retries.count + 1):
+    for attempt in range(plan.attempts):
         try:
             seconds, bound = _bound(task, submitted_at, attempt)
             value = _sync_with_deadline(task.func, args, kwargs, seconds, bound)
-            task.check_return(value)
+            _check_return(task, plan, value)
             return value
         except Exception as exc:
             error = exc
@@ -187,13 +234,14 @@ async def _async_attempts(
     task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str, busy: list[float] | None
 ) -> Any:
     """The async twin of `_sync_attempts`; adds the item's time on the loop to ``busy`` when given."""
+    plan = _plan(task)
     error: Exception | None = None
-    for attempt in range(task.retries.count + 1):
+    for attempt in range(plan.attempts):
         try:
-            seconds, bound = _bound(task, submitted_at, attempt)
+            seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
             coro = task.func(*args, **kwargs)
             value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
-            task.check_return(value)
+            _check_return(task, plan, value)
             return value
         except Exception as exc:
             error = exc
@@ -221,6 +269,9 @@ def _bound(task: TaskSpec, submitted_at: float, attempt: int) -> tuple[float | N
             raise _timeout_error(errors.DeadlineExceededError, missed)
         return deadline - waited, (errors.DeadlineExceededError, missed)
     return runtime, (errors.MaxRuntimeExceededError, f"task {task.name} ran longer than its max_runtime of {runtime or 0:g}s")
+
+
+_UNBOUNDED: _Bound = (errors.MaxRuntimeExceededError, "")
 
 
 def _timeout_error(cls: type[errors.TaskTimeoutError], message: str) -> BaseException:
