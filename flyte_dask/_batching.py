@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -226,15 +227,26 @@ class Batcher:
         if self.item_seconds is not None:
             high = min(high, max(low, 0.05 * self.item_seconds * self.batch))
         interval = low
+        checked = time.monotonic()
         while not (done := [f for f in self.inflight if f.status != "pending"]):
             if self.interrupted:
                 self.interrupted = False
                 return []
             await asyncio.sleep(interval)
             interval = min(2 * interval, high)
+            if _client.scheduler_gone(self.client) or time.monotonic() - checked > _client.scheduler_check_interval():
+                await self._ensure_scheduler()
+                checked = time.monotonic()
         return done
 
+    async def _ensure_scheduler(self) -> None:
+        """Raise `errors.RuntimeSystemError` saying how far the work got if the scheduler is lost."""
+        what = f"{self.length or 'the'} {self.item_name}s of {self.task.name}" if self.length else f"the {self.item_name}s of {self.task.name}"
+        await _client.ensure_scheduler(self.client, what, self.done_items, self.length or None)
+
     async def _collect(self, finished: list[Future]) -> None:
+        if _client.scheduler_gone(self.client):  # Dask cancelled every future: say so once, not per item
+            await self._ensure_scheduler()
         ok = [f for f in finished if f.status == "finished"]
         results = await _client.gather(self.client, ok) if ok else []
         if self.semaphore is not None:
@@ -266,6 +278,8 @@ class Batcher:
 
         Returns False once every item is pulled and every result handed to the sink.
         """
+        if _client.scheduler_gone(self.client):
+            await self._ensure_scheduler()
         await self._take_leases()
         self._refill()
         if self.source.exhausted and self.leases and self.semaphore is not None:

@@ -27,6 +27,7 @@ import cloudpickle
 import dask
 from distributed import Client, Future, Semaphore, Worker, get_client
 from distributed.core import rpc
+from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
 from . import _bridge, errors
@@ -194,6 +195,8 @@ _views: weakref.WeakKeyDictionary[Client, ClusterView] = weakref.WeakKeyDictiona
 
 def cluster_view(client: Client, max_age: float) -> ClusterView:
     """Each worker's advertised resources and threads, from a report at most ``max_age`` seconds old."""
+    if scheduler_gone(client):
+        raise lost_scheduler(client, "placing new work")
     view = _views.get(client)
     if view is None or time.monotonic() - view.fetched > max_age:
         workers = client.scheduler_info(n_workers=-1).get("workers", {})
@@ -300,8 +303,8 @@ async def acquire_lease(client: Client, sem: Semaphore, timeout: float | None = 
 
 
 async def release_leases(client: Client, sem: Semaphore, count: int) -> None:
-    """Return ``count`` leases of ``sem`` from any event loop."""
-    if count:
+    """Return ``count`` leases of ``sem`` from any event loop (they lapse by themselves if the scheduler is gone)."""
+    if count and not scheduler_gone(client):
         await _bridge.await_on(_client_loop(client), _release(sem, count))
 
 
@@ -316,6 +319,8 @@ async def _release(sem: Semaphore, count: int) -> None:
 
 def _submit(client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any]) -> tuple[Future, bool]:
     """The call's future, and whether it is new (False: an identical cached call's)."""
+    if scheduler_gone(client):
+        raise lost_scheduler(client, f"a call of {task.name}")
     cached = task.cache_key(args, kwargs)
     if cached:
         held = _cached_results.get(cached)
@@ -412,12 +417,75 @@ def wait(client: Client, future: Future) -> Any:
 
 
 async def _outcome(client: Client, future: Future) -> Any:
-    """The value of ``future``, or its failure as the error a caller should see (`explain`)."""
+    """The value of ``future``, or its failure as the error a caller should see (`explain`).
+
+    While it waits, it checks every ``flyte-dask.scheduler-check`` seconds that the
+    scheduler is still there (`ensure_scheduler`), so a lost or hung scheduler ends the
+    wait with `errors.RuntimeSystemError` instead of holding it forever.
+    """
+    gathering = asyncio.ensure_future(client.gather(future, asynchronous=True))
     try:
-        return await client.gather(future, asynchronous=True)
-    except Exception as exc:
+        while not (await asyncio.wait({gathering}, timeout=scheduler_check_interval()))[0]:
+            await ensure_scheduler(client, f"a call of {_task_of(future)}")
+    except BaseException:
+        gathering.cancel()
+        raise
+    try:
+        return gathering.result()
+    except (Exception, FutureCancelledError) as exc:
         error = exc
+    if isinstance(error, FutureCancelledError) and scheduler_gone(client):
+        raise lost_scheduler(client, f"a call of {_task_of(future)}")
     raise await explain(client, error)
+
+
+dask.config.update_defaults({"flyte-dask": {"scheduler-timeout": 10.0, "scheduler-check": 5.0}})
+"""A wait with no news for ``scheduler-check`` seconds asks the scheduler for its identity
+and gives up after ``scheduler-timeout`` more: a hung or unreachable scheduler is reported
+within 15 s by default; a closed connection at once."""
+
+_GONE = ("connecting", "closing", "closed")
+
+
+def scheduler_check_interval() -> float:
+    """Seconds a wait goes without news before it checks the scheduler is still there."""
+    return float(dask.config.get("flyte-dask.scheduler-check"))
+
+
+def _task_of(future: Future) -> str:
+    key = future.key
+    return str(key[0]).rsplit("-", 1)[0] if isinstance(key, tuple) else str(key)
+
+
+def scheduler_gone(client: Client) -> bool:
+    """Whether the client has lost its scheduler (Dask cancels every future when it does)."""
+    return str(client.status) in _GONE
+
+
+def lost_scheduler(client: Client, what: str, done: int | None = None, total: int | None = None) -> BaseException:
+    """The error for work cut off by a lost scheduler: `errors.RuntimeSystemError` (and `ConnectionError`)."""
+    address = getattr(client.scheduler, "address", None) or "the scheduler"
+    finished = ""
+    if done is not None:
+        of = f" of {total}" if total else ""
+        finished = f" {done}{of} items had finished; the others were cancelled or never started."
+    message = (
+        f"lost the Dask scheduler at {address} during {what}.{finished} Call flyte.init() again and rerun; "
+        "with cache='auto' on the task a rerun skips the items that finished."
+    )
+    return as_flyte_error(ConnectionError(message), errors.RuntimeSystemError, code="SchedulerLost")
+
+
+async def ensure_scheduler(client: Client, what: str, done: int | None = None, total: int | None = None) -> None:
+    """Raise `lost_scheduler` if the scheduler is gone, or does not answer within
+    ``flyte-dask.scheduler-timeout`` seconds (default 10)."""
+    if not scheduler_gone(client):
+        try:
+            await _bridge.await_on(_client_loop(client), asyncio.wait_for(client.scheduler.identity(), float(dask.config.get("flyte-dask.scheduler-timeout"))))
+            return
+        except (OSError, asyncio.TimeoutError):
+            pass
+    raise lost_scheduler(client, what, done, total)
 
 
 async def explain(client: Client, error: BaseException) -> BaseException:
@@ -462,8 +530,8 @@ async def failure(client: Client, future: Future) -> BaseException:
 
 
 async def cancel(client: Client, futures: list[Future]) -> None:
-    """Cancel ``futures`` on the cluster, from any event loop."""
-    if futures:
+    """Cancel ``futures`` on the cluster, from any event loop (nothing to do once the scheduler is gone)."""
+    if futures and not scheduler_gone(client):
         await _bridge.await_on(_client_loop(client), client.cancel(futures, asynchronous=True))
 
 

@@ -10,6 +10,7 @@ Set ``flyte-dask.full-tracebacks`` to see them on the terminal again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import signal
@@ -33,6 +34,8 @@ class _HandledByCaller(logging.Filter):
             return True
         if _CANCELLED.match(str(record.msg)):
             return False
+        if record.name == "distributed.client" and record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            return False  # a reconnect to a lost scheduler, cut short at exit: the caller was told (SchedulerLost)
         if not str(record.msg).startswith(("Compute Failed", "Task %s marked as failed because")) or not record.args:
             return True
         key = record.args[0] if isinstance(record.args, tuple) else None

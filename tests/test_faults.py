@@ -1,0 +1,123 @@
+"""Faults end in a bounded, clear error or a correct result: real scheduler and worker
+processes on loopback, killed (or stopped) by PID while work runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dask
+import pytest
+
+import flyte_dask as flyte
+from flyte_dask import errors
+
+from flyte_dask import _client
+
+from .conftest import DaskProcesses, eventually
+
+env = flyte.TaskEnvironment(name="faults")
+
+
+@env.task
+def slow(x: int) -> int:
+    time.sleep(0.05)
+    return x
+
+
+@env.task
+async def slow_async(x: int) -> int:
+    await asyncio.sleep(1 + x % 10)
+    return x
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path, no_session: None) -> Iterator[DaskProcesses]:
+    """A scheduler and two workers of this test's own, which the test may kill."""
+    procs = DaskProcesses(tmp_path)
+    try:
+        procs.worker("--nthreads", "2")
+        procs.worker("--nthreads", "2")
+        procs.wait_for_workers(2)
+        flyte.init(procs.address)
+        yield procs
+    finally:
+        flyte.shutdown()
+        procs.close()
+
+
+def _map() -> object:
+    return sum(1 for _ in flyte.map(slow, range(10_000)))
+
+
+def _map_aio() -> object:
+    async def go() -> int:
+        return sum([1 async for _ in flyte.map.aio(slow_async, range(10_000))])
+
+    return asyncio.run(go())
+
+
+def _gather() -> object:
+    async def go() -> list[int]:
+        return list(await asyncio.gather(*[slow_async(i) for i in range(5_000)]))
+
+    return asyncio.run(go())
+
+
+def _direct_call() -> object:
+    return asyncio.run(slow_async(9))
+
+
+def _run_outputs() -> object:
+    return flyte.run(slow_async, 9).outputs()
+
+
+@pytest.mark.parametrize("work", [_map, _map_aio, _gather, _direct_call, _run_outputs], ids=lambda f: f.__name__.strip("_"))
+def test_losing_the_scheduler_ends_in_a_bounded_runtime_system_error(own_cluster: DaskProcesses, work: Callable[[], object]) -> None:
+    scheduler = own_cluster.procs[0]
+    killed = threading.Event()
+    started = time.monotonic()
+
+    def kill() -> None:
+        os.kill(scheduler.pid, signal.SIGKILL)
+        killed.set()
+
+    threading.Timer(1.5, kill).start()
+    with pytest.raises(errors.RuntimeSystemError) as info:
+        work()
+    assert killed.is_set()
+    assert time.monotonic() - started < 1.5 + 15
+    error = info.value
+    assert error.code == "SchedulerLost" and isinstance(error, ConnectionError)
+    assert own_cluster.address in str(error) and "flyte.init() again" in str(error)
+    if work in (_map, _map_aio, _gather):
+        assert "items had finished" in str(error)
+
+
+def test_a_call_after_the_scheduler_died_fails_at_once(own_cluster: DaskProcesses) -> None:
+    assert slow(1) == 1
+    client = _client.current_client()
+    os.kill(own_cluster.procs[0].pid, signal.SIGKILL)
+    assert eventually(lambda: client is not None and _client.scheduler_gone(client))  # the client's own loop notices
+    started = time.monotonic()
+    with pytest.raises(errors.RuntimeSystemError, match="lost the Dask scheduler"):
+        slow(2)
+    assert time.monotonic() - started < 2
+
+
+def test_a_hung_scheduler_is_reported_within_the_configured_bound(own_cluster: DaskProcesses) -> None:
+    scheduler = own_cluster.procs[0]
+    with dask.config.set({"flyte-dask.scheduler-check": 1.0, "flyte-dask.scheduler-timeout": 2.0}):
+        threading.Timer(1.0, lambda: os.kill(scheduler.pid, signal.SIGSTOP)).start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(errors.RuntimeSystemError, match="items had finished"):
+                _map_aio()
+        finally:
+            os.kill(scheduler.pid, signal.SIGCONT)
+    assert time.monotonic() - started < 1.0 + 1.0 + 2.0 + 3.0
