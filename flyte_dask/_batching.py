@@ -18,10 +18,11 @@ from typing import Any, Protocol
 
 import dask
 from distributed import Client, Future
+from distributed.scheduler import KilledWorker
 
 from . import _client
 from ._calls import BatchResult, CallShape, Failure, TaskSpec
-from ._failures import note_cancelled
+from ._failures import note_cancelled, restate
 from ._placement import Slots, slots, total_threads
 from ._progress import Progress
 from ._shipping import unshipped
@@ -44,6 +45,9 @@ dask.config.update_defaults(
         }
     }
 )
+
+_ENDED = ("finished", "error", "cancelled")
+"""Future states that end a batch; a "lost" one (its worker died holding the result) is recomputed by Dask."""
 
 _POLL_SECONDS = (0.001, 0.02)
 """Bounds of the interval at which a batcher looks for finished futures (see `Batcher._finished`)."""
@@ -109,6 +113,11 @@ class Batcher:
         self.semaphore = task.options.limit.semaphore(client) if task.options.limit else None
         self.leases = 0  # ClusterLimit leases taken and not yet spent on a batch
         self.inflight: dict[Future, tuple[int, int]] = {}
+        self.batch_items: dict[Future, list[Item]] = {}  # kept to run again if the batch's worker is lost
+        self.retry: list[list[Item]] = []  # batches to submit before new items: pieces of lost batches
+        self.suspects: list[Item] = []  # single items whose worker died: each runs again alone
+        self.tried_alone: set[int] = set()
+        self.alone: Future | None = None  # the suspect running by itself, if one is
         self.inflight_items = 0
         self.placed: dict[Future, str] = {}
         self.load: Counter[str] = Counter()
@@ -151,6 +160,36 @@ class Batcher:
             size = min(size, self.concurrency - self.inflight_items)
         return max(1, size)
 
+    def _set_aside_unpicklable(self, batches: list[list[Item]]) -> bool:
+        """After a failed submission: fail each item whose arguments cannot be pickled, alone,
+        and queue the rest again. False if every item pickles (the failure was something else)."""
+        regrouped: list[list[Item]] = []
+        found = False
+        for items in batches:
+            self.inflight_items -= len(items)
+            run: list[Item] = []
+            for index, item in items:
+                error = _client.unpicklable_argument(f"{self.task.name} ({self.item_name} {index})", *self.shape.call(item))
+                if error is None:
+                    run.append((index, item))
+                    continue
+                found = True
+                if run:
+                    regrouped.append(run)
+                    run = []
+                self._settle(index, [Failure(error)], failed=1)
+            if run:
+                regrouped.append(run)
+        self.retry.extend(reversed(regrouped))
+        return found
+
+    def _settle(self, start: int, values: list[Any], failed: int) -> None:
+        """Hand ``values`` (items ``start``...) to the sink, counted as done."""
+        self.sink(start, values)
+        self.done_items += len(values)
+        if self.progress is not None:
+            self.progress.update(len(values), failed)
+
     def _observe(self, result: BatchResult) -> None:
         per_item = result.seconds / max(1, len(result.values))
         self.item_seconds = per_item if self.item_seconds is None else 0.7 * self.item_seconds + 0.3 * per_item
@@ -161,12 +200,25 @@ class Batcher:
 
     # -- submission ----------------------------------------------------------------
     def _refill(self) -> None:
+        if self.alone is not None:
+            return  # a suspect runs by itself: nothing of ours beside it can be blamed for its worker's death
+        if self.suspects and not self.inflight:
+            index, item = self.suspects.pop()
+            self.tried_alone.add(index)
+            self.inflight_items += 1
+            futures = self._submit([[(index, item)]])
+            self.alone = futures[0] if futures else None
+            return
         batches: list[list[Item]] = []
         limit = self._task_limit()
         if self.semaphore is not None:
             limit = min(limit, len(self.inflight) + self.leases)  # submit as soon as a lease is held
         elif self.concurrency == 0 and len(self.inflight) > limit - max(1, limit // 4):
             return  # a deep queue is topped up in bulk: fewer, larger graph submissions
+        while self.retry and len(self.inflight) + len(batches) < limit:
+            items = self.retry.pop()
+            batches.append(items)
+            self.inflight_items += len(items)
         while not self.source.exhausted and len(self.inflight) + len(batches) < limit and not self._items_capped():
             room = self.source.room()
             if room <= 0:
@@ -178,7 +230,7 @@ class Batcher:
         if batches:
             self._submit(batches)
 
-    def _submit(self, batches: list[list[Item]]) -> None:
+    def _submit(self, batches: list[list[Item]]) -> list[Future]:
         columns = [[list(column) for column in zip(*(item for _, item in items))] for items in batches]
         where: list[dict[str, Any]] = []
         picks: list[str | None] = []
@@ -191,17 +243,21 @@ class Batcher:
         with dask.annotate(**self.annotations):
             try:
                 futures = _client.submit_batches(self.client, self.task, self.shape, columns, where, self.concurrency)
-            except Exception as exc:
-                for items in batches:
-                    for index, item in items:
-                        _client.raise_if_unpicklable(f"{self.task.name} ({self.item_name} {index})", *self.shape.call(item), exc)
-                raise
+            except Exception:
+                for address in picks:
+                    if address is not None:
+                        self.load[address] -= 1
+                if not self._set_aside_unpicklable(batches):
+                    raise
+                return []
         for future, items, address in zip(futures, batches, picks):
             self.inflight[future] = (items[0][0], len(items))
+            self.batch_items[future] = items
             if address is not None:
                 self.placed[future] = address
         if self.semaphore is not None:
             self.leases -= len(batches)
+        return futures
 
     async def _take_leases(self) -> None:
         """Hold one `ClusterLimit` lease per batch about to be submitted; wait only when idle."""
@@ -228,7 +284,7 @@ class Batcher:
             high = min(high, max(low, 0.05 * self.item_seconds * self.batch))
         interval = low
         checked = time.monotonic()
-        while not (done := [f for f in self.inflight if f.status != "pending"]):
+        while not (done := [f for f in self.inflight if f.status in _ENDED]):
             if self.interrupted:
                 self.interrupted = False
                 return []
@@ -248,25 +304,51 @@ class Batcher:
         if _client.scheduler_gone(self.client):  # Dask cancelled every future: say so once, not per item
             await self._ensure_scheduler()
         ok = [f for f in finished if f.status == "finished"]
-        results = await _client.gather(self.client, ok) if ok else []
+        results = await self._results(ok)
         if self.semaphore is not None:
             await _client.release_leases(self.client, self.semaphore, len(finished))
-        for future, result in zip(ok, [unshipped(r) for r in results]):
+        for future, result in zip(ok, results):
             start, _ = self._forget(future)
             self._observe(result)
-            self.sink(start, result.values)
-            self.done_items += len(result.values)
-            if self.progress is not None:
-                self.progress.update(len(result.values), result.failed)
+            self._settle(start, result.values, result.failed)
         for future in finished:
             if future in self.inflight:  # erred, cancelled or lost as a whole (e.g. KilledWorker)
+                items = self.batch_items[future]
                 start, count = self._forget(future)
-                self.sink(start, [Failure(await _client.failure(self.client, future))] * count)
-                if self.progress is not None:
-                    self.progress.update(count, count)
+                error = await _client.failure(self.client, future)
+                if isinstance(error, KilledWorker) and count > 1:
+                    self.retry.extend(_pieces(items))  # run again in smaller batches: only a poison item fails in the end
+                    continue
+                if isinstance(error, KilledWorker) and start not in self.tried_alone:
+                    self.suspects.append(items[0])  # it may only have shared a worker with the culprit
+                    continue
+                if isinstance(error, KilledWorker):
+                    error = restate(error, f"{self.item_name} {start} of {self.task.name} killed the worker running it, alone: {error}")
+                self._settle(start, [Failure(error)] * count, count)
+
+    async def _results(self, ok: list[Future]) -> list[BatchResult]:
+        """The results of finished batches; a batch Dask cannot send back whole (a value
+        that does not pickle) comes back with just those values failed."""
+        if not ok:
+            return []
+        try:
+            return [unshipped(r) for r in await _client.gather(self.client, ok)]
+        except Exception:
+            pass
+        results = []
+        for future in ok:
+            try:
+                results.append(unshipped((await _client.gather(self.client, [future]))[0]))
+            except Exception:
+                start, _ = self.inflight[future]
+                results.append(await _client.picklable_result(self.client, future, self.task, start, self.item_name))
+        return results
 
     def _forget(self, future: Future) -> tuple[int, int]:
         start, count = self.inflight.pop(future)
+        self.batch_items.pop(future, None)
+        if future is self.alone:
+            self.alone = None
         self.inflight_items -= count
         address = self.placed.pop(future, None)
         if address is not None:
@@ -286,7 +368,7 @@ class Batcher:
             await _client.release_leases(self.client, self.semaphore, self.leases)
             self.leases = 0
         if not self.inflight:
-            return not self.source.exhausted
+            return bool(self.retry or self.suspects) or not self.source.exhausted
         finished = await self._finished()
         if finished:
             await self._collect(finished)
@@ -314,3 +396,9 @@ class Batcher:
         if self.progress is not None:
             self.progress.close()
             self.progress = None
+
+
+def _pieces(items: list[Item], parts: int = 8) -> list[list[Item]]:
+    """``items`` of a lost batch in up to ``parts`` consecutive pieces, to run again apart."""
+    size = math.ceil(len(items) / min(parts, len(items)))
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -31,7 +31,7 @@ from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
 from . import _bridge, errors
-from ._calls import CallShape, TaskSpec
+from ._calls import BatchResult, CallShape, TaskSpec
 from ._cluster import start_local_cluster
 from ._context import current_worker_task
 from ._failures import as_flyte_error, install_excepthook, user_frames
@@ -40,7 +40,7 @@ from ._nvml import probe
 from ._orchestration import ResourceReleasePlugin
 from ._quiet import quiet_compute_failures
 from ._shipping import shipped, unshipped
-from ._worker import run_batch, run_batch_async, run_call, run_call_async
+from ._worker import picklable_items, run_batch, run_batch_async, run_call, run_call_async
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 """Seconds `init` waits for a scheduler before giving up with a clear error."""
@@ -379,16 +379,32 @@ def submit_batches(
 
 def raise_if_unpicklable(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], cause: BaseException) -> None:
     """If a submission failed because an argument cannot be pickled, say which one and how to fix it."""
+    error = unpicklable_argument(task_name, args, kwargs)
+    if error is not None:
+        raise error from cause
+
+
+def unpicklable_argument(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TypeError | None:
+    """A `TypeError` naming the first argument of a call that cannot be pickled, and the fix; None if all can."""
     named = [(f"positional argument {i}", v) for i, v in enumerate(args)] + [(f"argument {k!r}", v) for k, v in kwargs.items()]
     for where, value in named:
         try:
             cloudpickle.dumps(value)
         except Exception as exc:
-            raise TypeError(
+            return TypeError(
                 f"task {task_name}: {where} ({type(value).__name__}) cannot be pickled to ship it to a worker: {exc}. "
                 "Pass picklable data (plain values, arrays, dataclasses) and create locks, clients, open files "
                 "or connections inside the task instead."
-            ) from cause
+            )
+    return None
+
+
+async def picklable_result(client: Client, future: Future, task: TaskSpec, first: int, item_name: str) -> BatchResult:
+    """The result of batch ``future``, which Dask could not send back whole: a Dask task
+    beside it (where its data is) replaces each value that cannot be pickled with a failure
+    naming the item, so the other items still arrive."""
+    repaired = client.submit(picklable_items, future, task.name, first, item_name, task.by_value, pure=False)
+    return unshipped(await gather(client, [repaired]))[0]  # type: ignore[no-any-return]
 
 
 def _client_loop(client: Client) -> asyncio.AbstractEventLoop:
@@ -505,9 +521,7 @@ async def explain(client: Client, error: BaseException) -> BaseException:
     oom = [event for _, event in restarts if event.get("worker") == address]
     if oom:
         why = f"The worker was restarted for exceeding its memory limit (it used {oom[-1].get('rss', 0) / 2**20:.0f} MiB)."
-        oom_error = as_flyte_error(error, errors.OOMError, code="OOMError", message=f"{error} {why}", worker=address)
-        oom_error.add_note(why)
-        return oom_error
+        return as_flyte_error(error, errors.OOMError, code="OOMError", message=f"{error} {why}", worker=address)
     return as_flyte_error(error, errors.RuntimeSystemError, message=str(error), worker=address)
 
 

@@ -33,6 +33,9 @@ _FLYTE_FIELDS = ("code", "kind", "root_cause_message", "worker")
 def as_flyte_error(exc: BaseException, flyte_cls: type[errors.BaseRuntimeError] = errors.RuntimeUserError, *, code: str | None = None, message: str | None = None, worker: str | None = None) -> BaseException:
     """``exc`` as an instance of both ``flyte_cls`` and its own type (unchanged if it is one of ours already).
 
+    ``message``, when given, is what ``str()`` and ``root_cause_message`` say instead of
+    the original's text (a lost worker's error naming the map item, say).
+
     Exceptions that are not `Exception`s (``KeyboardInterrupt``, ``CancelledError``) pass
     through. Where Python cannot derive from both (two C layouts), the result is a plain
     ``flyte_cls`` caused by ``exc``.
@@ -53,6 +56,8 @@ def as_flyte_error(exc: BaseException, flyte_cls: type[errors.BaseRuntimeError] 
         plain.__cause__ = exc
         return plain.with_traceback(exc.__traceback__)
     args, state = _recipe(exc, type(exc))
+    if message is not None:
+        fields["_message"] = message  # what str() says, where the caller knows more than the original did
     both = _rebuild(flyte_cls, type(exc), args, {**state, **fields})
     both.__cause__, both.__context__, both.__suppress_context__ = exc.__cause__, exc.__context__, exc.__suppress_context__
     return both.with_traceback(exc.__traceback__)
@@ -73,7 +78,14 @@ def _both(flyte_cls: type[errors.BaseRuntimeError], original: type[BaseException
 
 def _make_both(flyte_cls: type[errors.BaseRuntimeError], original: type[BaseException]) -> type[BaseException] | None:
     """Make and remember the class for one pair (under `_classes_lock`)."""
-    namespace = {"__module__": original.__module__, "__qualname__": original.__qualname__, "__reduce__": _reduce, "__init__": _keep_init(original)}
+    namespace = {
+        "__module__": original.__module__,
+        "__qualname__": original.__qualname__,
+        "__reduce__": _reduce,
+        "__init__": _keep_init(original),
+        "__str__": _str_of(original),
+        "_flyte_dual": True,
+    }
     try:
         made: type[BaseException] | None = types.new_class(original.__name__, (flyte_cls, original), exec_body=lambda ns: ns.update(namespace))
     except TypeError:  # two C layouts (rare): the caller falls back to a plain Flyte error caused by the original
@@ -89,6 +101,16 @@ def _keep_init(original: type[BaseException]) -> Any:
         original.__init__(self, *args, **kwargs)
 
     return __init__
+
+
+def _str_of(original: type[BaseException]) -> Any:
+    """``str()`` of the original type, unless `as_flyte_error` was given a fuller message."""
+
+    def __str__(self: BaseException) -> str:
+        message = self.__dict__.get("_message")
+        return message if message is not None else original.__str__(self)
+
+    return __str__
 
 
 def _reduce(self: BaseException) -> tuple[Any, ...]:
@@ -119,6 +141,17 @@ def _rebuild(flyte_cls: type[errors.BaseRuntimeError], original: type[BaseExcept
         error.args = args
     error.__dict__.update(state)
     return error
+
+
+def restate(error: BaseException, message: str) -> BaseException:
+    """``error`` saying ``message`` instead (an error made by `as_flyte_error`), or a
+    `errors.RuntimeSystemError` saying it, caused by ``error``."""
+    if getattr(type(error), "_flyte_dual", False):
+        error.__dict__["_message"] = error.root_cause_message = message
+        return error
+    plain = errors.RuntimeSystemError(type(error).__name__, message, getattr(error, "worker", None))
+    plain.__cause__ = error
+    return plain
 
 
 def user_frames(exc: BaseException) -> BaseException:

@@ -24,6 +24,7 @@ from typing import Any
 
 import dask
 from distributed import get_worker
+from distributed.protocol.pickle import dumps as pickle_dumps
 from distributed.worker_state_machine import SecedeEvent
 
 from . import _bridge, _gpu, errors
@@ -34,7 +35,7 @@ from ._environ import call_env
 from ._failures import as_flyte_error
 from ._quiet import quiet_compute_failures
 from ._runcontext import run_env, task_run_scope
-from ._shipping import Shipped, shipped, unshipped
+from ._shipping import Shipped, dumps, shipped, unshipped
 
 dask.config.update_defaults({"flyte-dask": {"worker": {"max-async-calls": 10_000}}})
 
@@ -136,6 +137,27 @@ def _run_scope(task: TaskSpec, key: Any, worker: Any) -> contextlib.AbstractCont
     stack.enter_context(task_run_scope(annotations))
     stack.enter_context(call_env(env))
     return stack
+
+
+def picklable_items(result: BatchResult | Shipped, task_name: str, first: int, item_name: str, by_value: bool) -> BatchResult | Shipped:
+    """``result`` with each value that cannot be pickled replaced by a failure naming the
+    task, the item's index and the value's type (a Dask task run beside a batch whose
+    result could not be sent back whole: see `_client.picklable_result`)."""
+    batch: BatchResult = unshipped(result)
+    values = list(batch.values)
+    for offset, value in enumerate(values):
+        try:
+            dumps(value) if by_value else pickle_dumps(value)
+        except Exception as exc:
+            item = f"{item_name} {first + offset}"
+            values[offset] = Failure(
+                as_flyte_error(TypeError(
+                    f"task {task_name}: the result of {item} ({type(value).__name__}) cannot be pickled to send it back: {exc}. "
+                    "Return picklable data (plain values, arrays, dataclasses)."
+                ))  # fmt: skip
+            )
+    repaired = BatchResult(values, batch.seconds, sum(1 for value in values if type(value) is Failure))
+    return shipped(repaired, by_value)
 
 
 def _result(values: list[Any], seconds: float, to_host: bool) -> BatchResult:

@@ -4,10 +4,12 @@ processes on loopback, killed (or stopped) by PID while work runs."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -121,3 +123,50 @@ def test_a_hung_scheduler_is_reported_within_the_configured_bound(own_cluster: D
         finally:
             os.kill(scheduler.pid, signal.SIGCONT)
     assert time.monotonic() - started < 1.0 + 1.0 + 2.0 + 3.0
+
+
+@env.task
+def poison(x: int, log: str) -> int:
+    with open(log, "a") as f:
+        f.write(f"{x}\n")
+    if x == 13:
+        os._exit(1)  # kills its worker process, every time
+    return x
+
+
+@env.task
+def result_of(x: int) -> object:
+    return threading.Lock() if x == 7 else x
+
+
+@pytest.fixture
+def fragile_cluster(no_session: None) -> Iterator[None]:
+    """Two 2-thread worker processes; Dask gives up on a task after its second lost worker."""
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with LocalCluster(n_workers=2, threads_per_worker=2, dashboard_address=None) as cluster:
+            flyte.init(Client(cluster, set_as_default=False))
+            yield
+            flyte.shutdown()
+
+
+def test_a_poison_item_fails_alone_and_the_others_return(fragile_cluster: None, tmp_path: Path) -> None:
+    log = tmp_path / "runs.log"
+    results = list(flyte.map(functools.partial(poison, log=str(log)), range(60), batch_size=20))
+    failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [13], [(i, repr(results[i])[:300]) for i in failed]
+    assert results[:13] == list(range(13)) and results[14:] == list(range(14, 60))
+    error = results[13]
+    assert isinstance(error, errors.RuntimeSystemError) and error.code == "KilledWorker"
+    assert "map item 13 of faults.poison killed the worker running it" in str(error)
+    runs = Counter(int(line) for line in log.read_text().split())
+    assert set(runs) == set(range(60))  # nothing lost; innocent items ran again only because they shared a batch or worker
+    assert runs[13] >= 2
+
+
+def test_an_unpicklable_result_or_argument_fails_alone(session: object) -> None:
+    results = list(flyte.map(result_of, range(20), batch_size=10))
+    assert [r for i, r in enumerate(results) if i != 7] == [i for i in range(20) if i != 7]
+    assert isinstance(results[7], TypeError) and "the result of map item 7 (lock) cannot be pickled" in str(results[7])
+    assert isinstance(results[7], errors.RuntimeUserError)
