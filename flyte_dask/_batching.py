@@ -18,11 +18,12 @@ from typing import Any, Protocol
 
 import dask
 from distributed import Client, Future
+from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
 from . import _client
 from ._calls import BatchResult, CallShape, Failure, TaskSpec
-from ._failures import note_cancelled, restate
+from ._failures import note_cancelled, note_finished, note_running, restate
 from ._placement import Slots, slots, total_threads
 from ._progress import Progress
 from ._shipping import unshipped
@@ -126,6 +127,7 @@ class Batcher:
         self.interrupted = False  # set from outside: stop waiting and let the driver look (a caller went away)
         self.length = length
         self.done_items = 0
+        note_running(self)
 
     # -- sizing ------------------------------------------------------------------
     def _task_limit(self) -> int:
@@ -333,13 +335,16 @@ class Batcher:
             return []
         try:
             return [unshipped(r) for r in await _client.gather(self.client, ok)]
-        except Exception:
-            pass
+        except (Exception, FutureCancelledError):
+            if _client.scheduler_gone(self.client):
+                await self._ensure_scheduler()
         results = []
         for future in ok:
             try:
                 results.append(unshipped((await _client.gather(self.client, [future]))[0]))
-            except Exception:
+            except (Exception, FutureCancelledError):
+                if _client.scheduler_gone(self.client):
+                    await self._ensure_scheduler()
                 start, _ = self.inflight[future]
                 results.append(await _client.picklable_result(self.client, future, self.task, start, self.item_name))
         return results
@@ -374,22 +379,32 @@ class Batcher:
             await self._collect(finished)
         return True
 
-    async def cancel(self, futures: list[Future]) -> None:
+    def summary(self, items: int | None = None) -> str:
+        """What cancelling its work now (``items`` of it; all in flight by default) amounts to, in one line."""
+        items = self.inflight_items if items is None else items
+        of = f" of {self.length}" if self.length else ""
+        return f"cancelled the {self.item_name}s of {self.task.name}: {items} were running, {self.done_items}{of} had finished"
+
+    async def cancel(self, futures: list[Future], *, note: bool = True) -> None:
         """Cancel some in-flight batches (their items' callers went away)."""
+        items = 0
         for future in futures:
             if future in self.inflight:
-                self._forget(future)
+                items += self._forget(future)[1]
+        if items and note:
+            note_cancelled(self.summary(items))
         await _client.cancel(self.client, futures)
         if self.semaphore is not None:
             await _client.release_leases(self.client, self.semaphore, len(futures))
 
     async def close(self) -> None:
         """Cancel what is still in flight and return every lease held."""
+        note_finished(self)
+        if self.inflight or self.retry or self.suspects or not self.source.exhausted:
+            note_cancelled(self.summary())  # closed before the end: Ctrl-C, an error, or the caller stopped reading
         inflight = list(self.inflight)
         if inflight:
-            of = f" of {self.length}" if self.length else ""
-            note_cancelled(f"cancelled {self.inflight_items} running {self.item_name}s of {self.task.name} ({self.done_items}{of} had finished)")
-            await self.cancel(inflight)
+            await self.cancel(inflight, note=False)
         if self.semaphore is not None:
             await _client.release_leases(self.client, self.semaphore, self.leases)
         self.leases = 0

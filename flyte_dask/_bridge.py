@@ -28,14 +28,37 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context | None, on_task: Any) -> None:
-    """Create ``coro``'s task on ``loop`` (from any thread), in ``context`` if given, and hand it to ``on_task``."""
+class _Handoff:
+    """``coro`` on its way to becoming a task on another loop, which its awaiter may abandon first.
 
-    def create() -> None:
-        task = context.run(loop.create_task, coro) if context is not None else loop.create_task(coro)
-        on_task(task)
+    An abandoned coroutine that never started is closed here, so a process shutting down
+    with the hand-off still queued leaves no "coroutine was never awaited" behind.
+    """
 
-    loop.call_soon_threadsafe(create)
+    def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], context: contextvars.Context | None, on_task: Any) -> None:
+        self.loop, self.coro, self.context, self.on_task = loop, coro, context, on_task
+        self.lock = threading.Lock()
+        self.task: asyncio.Task[Any] | None = None
+        self.abandoned = False
+        loop.call_soon_threadsafe(self._create)
+
+    def _create(self) -> None:
+        with self.lock:
+            if self.abandoned:
+                return
+            context, coro = self.context, self.coro
+            self.task = context.run(self.loop.create_task, coro) if context is not None else self.loop.create_task(coro)
+        self.on_task(self.task)
+
+    def abandon(self) -> None:
+        """Cancel the task if it exists; else make sure it never will, and close the coroutine."""
+        with self.lock:
+            task = self.task
+            if task is None:
+                self.abandoned = True
+                self.coro.close()
+                return
+        self.loop.call_soon_threadsafe(task.cancel)
 
 
 def _settle(source: asyncio.Future[T], target: asyncio.Future[T] | concurrent.futures.Future[T]) -> None:
@@ -60,20 +83,27 @@ async def await_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]
     if loop is here and context is None:
         return await coro
     result: asyncio.Future[T] = here.create_future()
-    holder: list[asyncio.Task[T]] = []
 
     def on_task(task: asyncio.Task[T]) -> None:
-        holder.append(task)
         if result.cancelled():
             task.cancel()
-        task.add_done_callback(lambda t: here.call_soon_threadsafe(_settle, t, result))
+        task.add_done_callback(lambda t: _settle_on(here, t, result))
 
-    _start(loop, coro, context, on_task)
+    handoff = _Handoff(loop, coro, context, on_task)
     try:
         return await result
     except asyncio.CancelledError:
-        loop.call_soon_threadsafe(lambda: holder and holder[0].cancel())
+        handoff.abandon()
         raise
+
+
+def _settle_on(here: asyncio.AbstractEventLoop, task: asyncio.Task[T], result: asyncio.Future[T]) -> None:
+    """Hand ``task``'s outcome to ``result`` on ``here``, unless that loop has closed (its caller is gone)."""
+    if not here.is_closed():
+        try:
+            here.call_soon_threadsafe(_settle, task, result)
+        except RuntimeError:  # it closed just now
+            pass
 
 
 def wait_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
@@ -117,8 +147,14 @@ def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:
                         yield runner.run(_anext(stream))
                     except StopAsyncIteration:
                         return
+                    except asyncio.CancelledError:  # only Ctrl-C cancels a step: the Runner lost count of it
+                        raise KeyboardInterrupt from None
             finally:
-                runner.run(_aclose(stream))
+                # An interrupt can land before a step's task first runs; finish it before closing.
+                pending = [task for task in asyncio.all_tasks(runner.get_loop()) if not task.done()]
+                for task in pending:
+                    task.cancel()
+                runner.run(_aclose(stream, pending))
         return
     helper = WorkerLoop("flyte-dask-bridge")
     try:
@@ -136,7 +172,10 @@ async def _anext(stream: AsyncIterator[T]) -> T:
     return await stream.__anext__()
 
 
-async def _aclose(stream: AsyncIterator[Any]) -> None:
+async def _aclose(stream: AsyncIterator[Any], pending: list[asyncio.Task[Any]] | None = None) -> None:
+    """Close ``stream`` once the steps still stepping it (``pending``, cancelled) have ended."""
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()

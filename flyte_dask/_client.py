@@ -34,7 +34,7 @@ from . import _bridge, errors
 from ._calls import BatchResult, CallShape, TaskSpec
 from ._cluster import start_local_cluster
 from ._context import current_worker_task
-from ._failures import as_flyte_error, install_excepthook, user_frames
+from ._failures import as_flyte_error, install_excepthook, note_cancelled, user_frames
 from ._gpu import can_receive_cuda
 from ._nvml import probe
 from ._orchestration import ResourceReleasePlugin
@@ -429,7 +429,16 @@ def wait(client: Client, future: Future) -> Any:
         return unshipped(_bridge.wait_on(_client_loop(client), _outcome(client, future)))
     except Exception as exc:
         error = exc
+    except BaseException:  # Ctrl-C: the call stops on the cluster too
+        _cancel_interrupted(client, future)
+        raise
     raise user_frames(error)
+
+
+def _cancel_interrupted(client: Client, future: Future) -> None:
+    if not future.done() and not scheduler_gone(client):
+        future.cancel()
+        note_cancelled(f"cancelled the running call of {_task_of(future)}")
 
 
 async def _outcome(client: Client, future: Future) -> Any:
@@ -439,20 +448,32 @@ async def _outcome(client: Client, future: Future) -> Any:
     scheduler is still there (`ensure_scheduler`), so a lost or hung scheduler ends the
     wait with `errors.RuntimeSystemError` instead of holding it forever.
     """
-    gathering = asyncio.ensure_future(client.gather(future, asynchronous=True))
+    ended = asyncio.ensure_future(_ended(future))
     try:
-        while not (await asyncio.wait({gathering}, timeout=scheduler_check_interval()))[0]:
+        while not (await asyncio.wait({ended}, timeout=scheduler_check_interval()))[0]:
             await ensure_scheduler(client, f"a call of {_task_of(future)}")
     except BaseException:
-        gathering.cancel()
+        ended.cancel()
         raise
     try:
-        return gathering.result()
+        return await client.gather(future, asynchronous=True)
     except (Exception, FutureCancelledError) as exc:
         error = exc
     if isinstance(error, FutureCancelledError) and scheduler_gone(client):
         raise lost_scheduler(client, f"a call of {_task_of(future)}")
     raise await explain(client, error)
+
+
+async def _ended(future: Future) -> None:
+    """Until ``future`` is done, on the caller's loop (a cancelled wait leaves nothing of Dask's behind)."""
+    loop = asyncio.get_running_loop()
+    ended = loop.create_future()
+
+    def mark(_: Future) -> None:  # Dask calls it from a thread of its own
+        loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+
+    future.add_done_callback(mark)
+    await ended
 
 
 dask.config.update_defaults({"flyte-dask": {"scheduler-timeout": 10.0, "scheduler-check": 5.0}})
@@ -555,6 +576,5 @@ async def result_async(client: Client, future: Future) -> Any:
     try:
         return unshipped(await _bridge.await_on(_client_loop(client), _outcome(client, future)))
     except BaseException:
-        if not future.done():
-            future.cancel()
+        _cancel_interrupted(client, future)
         raise

@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -205,6 +206,7 @@ def _strip(tb: types.TracebackType | None) -> types.TracebackType | None:
 
 
 _cancelled: list[str] = []
+_running: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def note_cancelled(summary: str) -> None:
@@ -213,12 +215,28 @@ def note_cancelled(summary: str) -> None:
     del _cancelled[:-5]
 
 
+def note_running(work: Any) -> None:
+    """Track ``work`` (with a ``summary()`` of what it would cancel now) while it runs: a
+    Ctrl-C that lands in the caller's own code, between two results of a map, leaves it
+    open until exit, and the exit cancels it."""
+    _running.add(work)
+
+
+def note_finished(work: Any) -> None:
+    """Stop tracking ``work`` (see `note_running`)."""
+    _running.discard(work)
+
+
 def excepthook(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
     """``sys.excepthook`` while flyte_dask runs: an unhandled error is printed once, with user frames;
     Ctrl-C prints ``KeyboardInterrupt`` and what it cancelled."""
-    if issubclass(exc_type, KeyboardInterrupt) and not _full_tracebacks():
-        print("KeyboardInterrupt", file=sys.stderr)
-        for summary in dict.fromkeys(_cancelled):
+    if issubclass(exc_type, KeyboardInterrupt):
+        if _full_tracebacks():
+            sys.__excepthook__(exc_type, exc, tb)
+        else:
+            print("KeyboardInterrupt", file=sys.stderr)
+        still = [work.summary() for work in list(_running)]
+        for summary in dict.fromkeys([*_cancelled, *(s for s in still if s)]):
             print(f"flyte_dask: {summary}", file=sys.stderr)
     else:
         sys.__excepthook__(exc_type, user_frames(exc.with_traceback(tb)), exc.__traceback__)

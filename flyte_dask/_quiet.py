@@ -19,6 +19,7 @@ import threading
 import dask
 
 _KEY = re.compile(r"^[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)$")
+_RESCHEDULE = re.compile(r"^Attempting to reschedule task \('[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)'.*which was not found")
 _CANCELLED = re.compile(r"^Async instruction for .*\('[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)'.* ended with CancelledError")
 _lock = threading.Lock()
 _installed = False
@@ -34,12 +35,19 @@ class _HandledByCaller(logging.Filter):
             return True
         if _CANCELLED.match(str(record.msg)):
             return False
+        if _RESCHEDULE.match(str(record.msg)):
+            return False  # a cancelled call's task, already released: nothing was lost
         if record.name == "distributed.client" and record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
             return False  # a reconnect to a lost scheduler, cut short at exit: the caller was told (SchedulerLost)
-        if not str(record.msg).startswith(("Compute Failed", "Task %s marked as failed because")) or not record.args:
+        if not str(record.msg).startswith(("Compute Failed", "Task %s marked as failed because")):
             return True
-        key = record.args[0] if isinstance(record.args, tuple) else None
-        return not (isinstance(key, tuple) and key and isinstance(key[0], str) and _KEY.match(key[0]))
+        return not _ours(record)
+
+
+def _ours(record: logging.LogRecord) -> bool:
+    """Whether the record's first argument is the key of one of flyte_dask's task calls."""
+    key = record.args[0] if isinstance(record.args, tuple) and record.args else None
+    return isinstance(key, tuple) and bool(key) and isinstance(key[0], str) and bool(_KEY.match(key[0]))
 
 
 def quiet_compute_failures() -> None:

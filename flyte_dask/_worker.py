@@ -327,7 +327,7 @@ async def _eagerly(coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:
     """
     loop = asyncio.get_running_loop()
     values: list[Any] = [None] * len(coros)
-    suspended: list[tuple[int, asyncio.Future[Any]]] = []
+    suspended: list[tuple[int, asyncio.Future[Any], Coroutine[Any, Any, Any], contextvars.Context]] = []
     for index, coro in enumerate(coros):
         context = contextvars.copy_context()  # each call's own, as a task would have: what it sets stays its own
         try:
@@ -335,10 +335,16 @@ async def _eagerly(coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:
         except StopIteration as stop:
             values[index] = stop.value
             continue
-        suspended.append((index, loop.create_task(_resume(coro, yielded), context=context)))
-    if suspended:  # gathered, so cancelling the batch cancels every call still running
-        for (index, _), value in zip(suspended, await asyncio.gather(*(future for _, future in suspended))):
+        suspended.append((index, loop.create_task(_resume(coro, yielded), context=context), coro, context))
+    if not suspended:
+        return values
+    try:  # gathered, so cancelling the batch cancels every call still running
+        for (index, *_), value in zip(suspended, await asyncio.gather(*(future for _, future, _, _ in suspended))):
             values[index] = value
+    finally:
+        for _, _, coro, context in suspended:
+            if coro.cr_frame is not None:  # its task was cancelled before it ran: unwind it in its own context
+                context.run(coro.close)
     return values
 
 

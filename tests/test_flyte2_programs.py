@@ -86,10 +86,15 @@ def test_failures_the_program_handles_print_nothing() -> None:
     assert done.stderr == ""
 
 
-def test_ctrl_c_prints_keyboardinterrupt_and_what_it_cancelled() -> None:
+@pytest.mark.parametrize("mode, cancelled", [
+    ("map", "cancelled the map items of interrupt.slow: "),
+    ("gather", "cancelled the gathered calls of interrupt.waits: 500 were running, 0 of 500 had finished"),
+    ("run", "cancelled the running call of interrupt.main"),
+])  # fmt: skip
+def test_ctrl_c_prints_keyboardinterrupt_and_what_it_cancelled(mode: str, cancelled: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, str(PROGRAMS / "interrupt.py")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+        [sys.executable, str(PROGRAMS / "interrupt.py"), mode, str(tmp_path / "running")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
@@ -103,7 +108,7 @@ def test_ctrl_c_prints_keyboardinterrupt_and_what_it_cancelled() -> None:
     assert proc.returncode in (-signal.SIGINT, 130)
     lines = stderr.strip().splitlines()
     assert lines[0] == "KeyboardInterrupt", stderr
-    assert len(lines) == 2 and lines[1].startswith("flyte_dask: cancelled ") and "map items of interrupt.slow" in lines[1], stderr
+    assert len(lines) == 2 and lines[1].startswith("flyte_dask: cancelled ") and cancelled in lines[1], stderr
 
 
 @pytest.mark.parametrize("argv, code, expected", [
