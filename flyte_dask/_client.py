@@ -25,7 +25,7 @@ from typing import Any
 
 import cloudpickle
 import dask
-from distributed import Client, Future, Semaphore, Worker, get_client
+from distributed import Client, Future, Security, Semaphore, Worker, get_client
 from distributed.core import rpc
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
@@ -66,7 +66,9 @@ _cached_results: dict[Any, Future] = {}
 _session_lock = threading.RLock()
 
 
-def init(address: str | Client | Any | None = None, *, timeout: float = DEFAULT_CONNECT_TIMEOUT, **cluster_options: Any) -> Client:
+def init(
+    address: str | Client | Any | None = None, *, timeout: float = DEFAULT_CONNECT_TIMEOUT, security: Security | bool | None = None, **cluster_options: Any
+) -> Client:
     """Connect this process to a Dask cluster; every task call after it is a Dask future.
 
     ``address`` may be a scheduler address (``"tcp://10.0.0.5:8786"``), a
@@ -76,8 +78,14 @@ def init(address: str | Client | Any | None = None, *, timeout: float = DEFAULT_
     that, an embedded local cluster is started (``LocalCUDACluster`` GPU workers plus
     CPU workers when NVML sees GPUs); ``cluster_options`` go to it. A scheduler that
     does not answer within ``timeout`` seconds raises `ConnectionError`.
+    ``security`` (a `distributed.Security`) secures the connection to a ``tls://``
+    scheduler; for the embedded cluster ``security=True`` makes throw-away certificates
+    (`Security.temporary`, needs ``cryptography``) so it speaks TLS too. Without it,
+    Dask's ``distributed.comm.tls`` config applies.
     Calling `init` again replaces the previous session.
     """
+    if security is not None and not isinstance(security, (Security, bool)):
+        raise TypeError(f"init(security=...) takes a distributed.Security (or True for the embedded cluster), not {type(security).__name__}")
     global _session
     with _session_lock:
         shutdown()
@@ -91,10 +99,12 @@ def init(address: str | Client | Any | None = None, *, timeout: float = DEFAULT_
                 )
             _session = Session(client=address, cluster=None)
         elif address is None:
+            if security is not None:
+                cluster_options["security"] = security
             cluster = start_local_cluster(**cluster_options)
-            _session = Session(client=Client(cluster, set_as_default=False), cluster=cluster)
+            _session = Session(client=Client(cluster, set_as_default=False, security=cluster.security), cluster=cluster)
         else:
-            _session = Session(client=connect(address, timeout), cluster=None)
+            _session = Session(client=connect(address, timeout, security if isinstance(security, Security) else None), cluster=None)
         _register_plugins(_session.client)
         install_excepthook(before_exit=shutdown)
         quiet_compute_failures()  # the embedded cluster closes before threads are torn down
@@ -115,7 +125,7 @@ def _register_plugins(client: Client) -> None:
         )
 
 
-def connect(address: Any, timeout: float) -> Client:
+def connect(address: Any, timeout: float, security: Security | None = None) -> Client:
     """A client of the scheduler at ``address``; `ConnectionError` naming the fix if none answers in ``timeout`` seconds.
 
     A string address is first asked for its identity under our own deadline: a port that
@@ -123,9 +133,17 @@ def connect(address: Any, timeout: float) -> Client:
     otherwise hold `distributed.Client` forever, whatever its ``timeout``.
     """
     where = address if isinstance(address, str) else getattr(address, "scheduler_address", repr(address))
+    if isinstance(address, str):
+        security = security or Security()  # Dask's distributed.comm.tls config
+        if address.startswith("tls://") and security.tls_ca_file is None:
+            raise ConnectionError(
+                f"{address} speaks TLS, and no certificates were given: pass init({address!r}, security=distributed.Security("
+                "tls_ca_file=..., tls_client_cert=..., tls_client_key=..., require_encryption=True)) or set Dask's distributed.comm.tls config"
+            )
     try:
         if isinstance(address, str):
-            _bridge.run_sync(_speaks_dask(address, timeout))
+            _bridge.run_sync(_speaks_dask(address, timeout, security))
+            return Client(address, timeout=timeout, set_as_default=False, security=security)
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ConnectionError(
@@ -135,9 +153,9 @@ def connect(address: Any, timeout: float) -> Client:
         ) from None
 
 
-async def _speaks_dask(address: str, timeout: float) -> None:
+async def _speaks_dask(address: str, timeout: float, security: Security) -> None:
     """Raise `TimeoutError` unless a Dask scheduler at ``address`` answers within ``timeout`` seconds."""
-    scheduler = rpc(address, timeout=timeout)
+    scheduler = rpc(address, timeout=timeout, connection_args=security.get_connection_args("client"))
     try:
         await asyncio.wait_for(scheduler.identity(), timeout)
     except asyncio.TimeoutError:

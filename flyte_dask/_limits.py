@@ -3,8 +3,12 @@
 Enforced with Dask's `distributed.Semaphore`: the submitting side takes a lease before
 it submits a call (or a map batch, which runs its items one at a time) and returns it
 when the call ends, so no worker thread ever waits for a lease. Leases are refreshed by
-the client that took them; if its process dies, the scheduler frees them after
-``distributed.scheduler.locks.lease-timeout`` (30s by default).
+the client that took them; if its process dies (kill -9, a lost machine), the scheduler
+frees them within ``lease_timeout`` plus the scheduler's lease check interval: by
+default 30 s + 10 s. Lower ``ClusterLimit(..., lease_timeout=...)`` and, where the
+scheduler runs, Dask's ``distributed.scheduler.locks.lease-validation-interval`` (for
+the embedded cluster: this process's Dask config) to free them sooner. A driver that
+exits, is interrupted or fails returns its leases at once.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 
+import dask
 from distributed import Client, Semaphore
 
 
@@ -27,8 +32,11 @@ class ClusterLimit:
 
     name: str
     max_concurrent: int
+    lease_timeout: float | None = None  # seconds; None: Dask's distributed.scheduler.locks.lease-timeout (30 s)
 
     def __post_init__(self) -> None:
+        if self.lease_timeout is not None and (not isinstance(self.lease_timeout, (int, float)) or self.lease_timeout <= 0):
+            raise ValueError(f"ClusterLimit(lease_timeout={self.lease_timeout!r}): use seconds > 0, or None for Dask's default")
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("ClusterLimit(name=...) must be a non-empty string")
         if not isinstance(self.max_concurrent, int) or isinstance(self.max_concurrent, bool) or self.max_concurrent < 1:
@@ -40,9 +48,21 @@ class ClusterLimit:
             per_client = _semaphores.setdefault(client, {})
             sem = per_client.get(self.name)
             if sem is None:
-                sem = Semaphore(max_leases=self.max_concurrent, name=f"flyte-dask-limit-{self.name}", scheduler_rpc=client.scheduler, loop=client.loop)
-                per_client[self.name] = sem
+                sem = per_client[self.name] = self._register(client)
             return sem
+
+    def _register(self, client: Client) -> Semaphore:
+        """Make the semaphore and register it with the scheduler under this limit's lease timeout.
+
+        Dask reads the timeout from its config when a semaphore is made (its refresh
+        interval) and first used (registration), so both happen here, under it.
+        """
+        settings = {} if self.lease_timeout is None else {"distributed.scheduler.locks.lease-timeout": f"{self.lease_timeout}s"}
+        with dask.config.set(settings):
+            sem = Semaphore(max_leases=self.max_concurrent, name=f"flyte-dask-limit-{self.name}", scheduler_rpc=client.scheduler, loop=client.loop)
+            if self.lease_timeout is not None and sem.acquire(timeout=0):  # registers it now, while the setting holds
+                sem.release()
+        return sem
 
 
 _lock = threading.Lock()

@@ -224,7 +224,7 @@ DYING_DRIVER = """
 import sys
 import flyte_dask as flyte
 client = flyte.init(sys.argv[1])
-sem = flyte.ClusterLimit("dying", 1).semaphore(client)
+sem = flyte.ClusterLimit("dying", 1, lease_timeout=1).semaphore(client)
 sem.acquire()
 print("HELD", flush=True)
 sys.stdin.readline()
@@ -232,8 +232,7 @@ sys.stdin.readline()
 
 
 def test_a_dead_drivers_leases_expire(gpu: dict[str, str]) -> None:
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_TIMEOUT": "1s"}
-    driver = subprocess.Popen([sys.executable, "-c", DYING_DRIVER, gpu["scheduler"]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    driver = subprocess.Popen([sys.executable, "-c", DYING_DRIVER, gpu["scheduler"]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert driver.stdout is not None
     assert driver.stdout.readline().strip() == "HELD"
     client = Client(gpu["scheduler"], set_as_default=False)
@@ -242,7 +241,10 @@ def test_a_dead_drivers_leases_expire(gpu: dict[str, str]) -> None:
         assert sem.acquire(timeout=0.2) is False  # the live driver holds the only lease
         driver.kill()
         driver.wait()
-        assert sem.acquire(timeout=20) is True  # expired within lease-timeout plus validation
+        killed = time.monotonic()
+        assert sem.acquire(timeout=20) is True
+        # freed within its lease_timeout (1 s) plus the scheduler's lease check interval (10 s by default)
+        assert time.monotonic() - killed < 1 + 10 + 2
         sem.release()
     finally:
         client.close()
