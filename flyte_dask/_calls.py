@@ -49,6 +49,8 @@ class TaskSpec(Protocol):
 
     def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str] | None: ...
 
+    def cache_token(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class CallShape:

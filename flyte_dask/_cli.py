@@ -2,6 +2,7 @@
 
     flyte-dask run pipeline.py main --docs '["a","b"]' [--address tcp://sched:8786]
     flyte-dask status [--address tcp://sched:8786]
+    flyte-dask cache clear [TASK]
     dask worker tcp://sched:8786 --resources "$(flyte-dask gpu-resources)"
 
 Each task parameter becomes an option; values are read as JSON (``3``, ``[1,2]``,
@@ -25,6 +26,7 @@ from ._loader import load_script
 from ._nvml import visible_devices
 from ._run import run
 from ._status import cluster_status
+from ._store import store
 from ._task import TaskTemplate
 from ._typecheck import mismatch, type_name
 
@@ -123,7 +125,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="print the visible GPUs as a `dask worker --resources` value, for one worker owning them all (from NVML)",
         description='dask worker ADDRESS --resources "$(flyte-dask gpu-resources)"',
     )
+    cache_parser = commands.add_parser("cache", help="the persistent cache of cache='auto' tasks (flyte-dask.cache.path)")
+    cache_parser.add_argument("action", choices=["clear", "path"], help="clear: remove entries; path: print where it is")
+    cache_parser.add_argument("task", nargs="?", help="only this task's entries (its full name, e.g. my_env.embed)")
     args, rest = parser.parse_known_args(argv)
+    if args.command == "cache":
+        cache = store()
+        if args.action == "path":
+            print(cache.root)
+        else:
+            cache.clear(args.task)
+            print(f"cleared {args.task or 'every task'} in {cache.root}", file=sys.stderr)
+        return 0
     if args.command == "run" and not (args.file and args.task):
         if args.help:
             run_parser.print_help()

@@ -14,9 +14,9 @@ import hashlib
 import inspect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 CacheBehavior = Literal["auto", "override", "disable"]
 
@@ -123,24 +123,49 @@ class Timeout:
 
 @dataclass(frozen=True)
 class Cache:
-    """Cache policy for a task (Flyte 2's names).
+    """Cache policy for a task (Flyte 2.12's names and fields).
 
     ``"auto"`` versions the cache by the task function's source; ``"override"`` by
-    ``version_override``; ``"disable"`` always runs. A cached call's Dask key is
-    derived from that version and the inputs, so while the cluster holds the result of
-    an identical call (this client keeps cached results for the life of its session)
-    Dask hands it back instead of rerunning. Beyond Flyte: the cache lives in cluster
-    memory, not in a persistent store.
+    ``version_override``; ``"disable"`` always runs. A call's cache key is that version,
+    ``salt`` and its inputs except ``ignored_inputs``. Results persist in a store outside
+    the cluster (`_store`: a local directory by default, or any fsspec URL, set by the
+    Dask config key ``flyte-dask.cache.path``), written by the worker as each call or map
+    item finishes, so a rerun after a crashed driver or cluster skips everything that
+    finished. Entries older than ``max_age`` are ignored. While the cluster still holds
+    an identical direct call's result, Dask hands that back too. ``serialize`` and
+    ``policies`` are accepted and change nothing here.
     """
 
     behavior: CacheBehavior = "auto"
     version_override: str | None = None
+    serialize: bool = False
+    ignored_inputs: tuple[str, ...] | str = ()
+    salt: str = ""
+    policies: Any = None
+    max_age: timedelta | int | float | None = None
+    pinned_version: str | None = None  # the version, computed once where the task was defined (see `for_function`)
 
     def __post_init__(self) -> None:
         if self.behavior not in ("auto", "override", "disable"):
             raise ValueError(f"Cache(behavior={self.behavior!r}): use 'auto', 'override' or 'disable'")
         if self.behavior == "override" and not self.version_override:
             raise ValueError("Cache(behavior='override') needs version_override='...'")
+        if isinstance(self.ignored_inputs, str):
+            object.__setattr__(self, "ignored_inputs", (self.ignored_inputs,))
+        if self.policies is not None and not isinstance(self.policies, tuple):
+            object.__setattr__(self, "policies", tuple(self.policies) if isinstance(self.policies, list) else (self.policies,))
+        if (self.max_age_seconds or 0) < 0:
+            raise ValueError(f"Cache(max_age={self.max_age!r}): use a timedelta or seconds >= 0")
+
+    @property
+    def max_age_seconds(self) -> float | None:
+        """``max_age`` in seconds, or None for no limit."""
+        value = self.max_age.total_seconds() if isinstance(self.max_age, timedelta) else self.max_age
+        return float(value) if value else None
+
+    def for_function(self, func: Callable[..., object]) -> Cache:
+        """This policy with ``func``'s version pinned, so workers that cannot read its source agree."""
+        return replace(self, pinned_version=self.version(func)) if self.enabled else self
 
     @property
     def enabled(self) -> bool:
@@ -149,6 +174,8 @@ class Cache:
 
     def version(self, func: Callable[..., object]) -> str:
         """The cache version of ``func`` under this policy."""
+        if self.pinned_version is not None:
+            return self.pinned_version
         if self.behavior == "override":
             return str(self.version_override)
         try:

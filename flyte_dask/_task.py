@@ -68,6 +68,8 @@ class TaskTemplate(Generic[P, R]):
             raise TypeError(f"@env.task decorates a function, not {type(func).__name__}")
         self.func = func
         self.env_name = env_name
+        if options.cache.enabled and options.cache.pinned_version is None:  # fixed here, where the source is readable
+            options = dataclasses.replace(options, cache=options.cache.for_function(func))
         self.options = options
         self.name = f"{env_name}.{func.__name__}"
         self.is_async = inspect.iscoroutinefunction(func)
@@ -177,11 +179,22 @@ class TaskTemplate(Generic[P, R]):
         return (f"{self.name}-{group_token()}", uuid.uuid4().hex)
 
     def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str] | None:
-        """The deterministic key of a cached call (same version and inputs, same key), or None."""
+        """The deterministic Dask key of a cached call (same version and inputs, same key), or None."""
+        token = self.cache_token(args, kwargs)
+        return None if token is None else (f"{self.name}-cached", token)
+
+    def cache_token(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """A cached call's identity: version, salt and inputs but ``ignored_inputs``; None when not cached
+        (or when the run asked for fresh results)."""
         cache = self.options.cache
         if not cache.enabled or run_context().get("disable_run_cache"):
             return None
-        return (f"{self.name}-cached", tokenize(cache.version(self.func), args, kwargs))
+        if cache.ignored_inputs:
+            bound = self._signature.bind(*args, **kwargs).arguments
+            inputs: Any = sorted((name, value) for name, value in bound.items() if name not in cache.ignored_inputs)
+        else:
+            inputs = (args, kwargs)
+        return str(tokenize(self.name, cache.version(self.func), cache.salt, inputs))
 
     # -- calling -------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:

@@ -36,6 +36,7 @@ from ._failures import as_flyte_error
 from ._quiet import quiet_compute_failures
 from ._runcontext import run_env, task_run_scope
 from ._shipping import Shipped, dumps, shipped, unshipped
+from ._store import store
 
 dask.config.update_defaults({"flyte-dask": {"worker": {"max-async-calls": 10_000}}})
 
@@ -205,19 +206,20 @@ class _Plan:
 
     attempts: int
     bounded: bool  # any Timeout bound to watch
+    cached: bool  # results are looked up in, and written to, the persistent store (`_store`)
     mismatch: Callable[[Any], str | None] | None  # why a return value does not fit its annotation (None: fits)
 
     @property
     def plain(self) -> bool:
-        """One attempt, no bound: just call the function."""
-        return self.attempts == 1 and not self.bounded
+        """One attempt, no bound, no cache: just call the function."""
+        return self.attempts == 1 and not self.bounded and not self.cached
 
 
 @functools.lru_cache(maxsize=512)
 def _plan(task: TaskSpec) -> _Plan:
     timeout = task.timeout
     bounded = any(v is not None for v in (timeout.seconds, timeout.queued_seconds, timeout.deadline_seconds))
-    return _Plan(task.retries.count + 1, bounded, task.return_mismatch)
+    return _Plan(task.retries.count + 1, bounded, task.options.cache.enabled, task.return_mismatch)
 
 
 def _check_return(task: TaskSpec, plan: _Plan, value: Any) -> None:
@@ -237,12 +239,19 @@ def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
             return value
         except Exception as exc:
             return Failure(_final(exc, 0, worker))
+    token = task.cache_token(args, kwargs) if plan.cached else None
+    if token is not None:
+        found, value = store().get(task.name, token, task.options.cache.max_age_seconds)
+        if found:
+            return value
     error: Exception | None = None
     for attempt in range(plan.attempts):
         try:
             seconds, bound = _bound(task, submitted_at, attempt)
             value = _sync_with_deadline(task.func, args, kwargs, seconds, bound)
             _check_return(task, plan, value)
+            if token is not None:
+                store().put(task.name, token, value)
             return value
         except Exception as exc:
             error = exc
@@ -257,6 +266,11 @@ async def _async_attempts(
 ) -> Any:
     """The async twin of `_sync_attempts`; adds the item's time on the loop to ``busy`` when given."""
     plan = _plan(task)
+    token = task.cache_token(args, kwargs) if plan.cached else None
+    if token is not None:
+        found, value = store().get(task.name, token, task.options.cache.max_age_seconds)
+        if found:
+            return value
     error: Exception | None = None
     for attempt in range(plan.attempts):
         try:
@@ -264,6 +278,8 @@ async def _async_attempts(
             coro = task.func(*args, **kwargs)
             value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
             _check_return(task, plan, value)
+            if token is not None:
+                store().put(task.name, token, value)
             return value
         except Exception as exc:
             error = exc

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dask
 import pytest
 from distributed import Client, LocalCluster
 
@@ -16,6 +18,12 @@ import flyte_dask as flyte
 from flyte_dask._loader import load_script
 
 SEEDS = Path(__file__).parent / "seeds"
+
+# The persistent cache of cached tasks goes to a scratch directory, for this process,
+# the clusters it starts (Dask hands its config to worker processes) and subprocesses.
+_CACHE = tempfile.mkdtemp(prefix="flyte-dask-cache-")
+os.environ["DASK_FLYTE_DASK__CACHE__PATH"] = _CACHE
+dask.config.set({"flyte-dask.cache.path": _CACHE})
 
 
 @pytest.fixture(scope="session")
