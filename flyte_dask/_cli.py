@@ -100,6 +100,7 @@ def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
         print(f"report: {os.path.abspath(args.report)}", file=sys.stderr)
     print(json.dumps(outputs[0] if len(outputs) == 1 else list(outputs), default=repr))
     print(f"done in {result.duration or 0:.2f}s", file=sys.stderr)
+    print(result.summary(), file=sys.stderr)
     return 0
 
 

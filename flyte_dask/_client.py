@@ -261,6 +261,36 @@ def performance_report(client: Client, filename: str) -> Any:
     return stack
 
 
+def span_report(client: Client, span_id: str) -> list[dict[str, Any]] | None:
+    """Per task group in the span tree under ``span_id``, as the scheduler's spans extension
+    has it: its group (span) names, task prefix, Dask task states, first start, last stop
+    and compute seconds. None where the scheduler cannot run flyte_dask's code."""
+    try:
+        return list(client.run_on_scheduler(_span_report, span_id))
+    except Exception:
+        return None
+
+
+def _span_report(span_id: str, dask_scheduler: Any = None) -> list[dict[str, Any]]:
+    spans = dask_scheduler.extensions.get("spans")
+    root = spans.spans.get(span_id) if spans is not None else None
+    if root is None:
+        return []
+    return [
+        {
+            "span_id": span.id,
+            "group": list(span.name),
+            "task": group.prefix.name,
+            "states": {state: count for state, count in group.states.items() if count},
+            "start": group.start,
+            "stop": group.stop,
+            "compute": group.duration,
+        }
+        for span in root.traverse_spans()
+        for group in span.groups
+    ]
+
+
 def events(client: Client, topic: str) -> list[tuple[float, Any]]:
     """The scheduler's event log for ``topic`` (the latest records it keeps)."""
     return list(client.get_events(topic))

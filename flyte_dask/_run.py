@@ -16,6 +16,8 @@ from ._deployment import ignored
 from ._gpu import TELEMETRY_TOPIC
 from ._placement import placement
 from ._runcontext import run_scope
+from ._summary import RunSummary, build
+from ._worker import ITEMS_TOPIC
 from ._task import TaskTemplate
 
 _PHASES = {"pending": "RUNNING", "finished": "SUCCEEDED", "error": "FAILED", "cancelled": "ABORTED", "lost": "FAILED"}
@@ -98,6 +100,21 @@ class Run:
         """
         records = _client.events(self.future.client, TELEMETRY_TOPIC)
         return [record for _, record in records if self.span_id in record.get("span_ids", ())]
+
+    def summary(self) -> RunSummary:
+        """What the run did, per group and task: items, succeeded, failed, retried, wall and
+        compute seconds, items/s, and for GPU tasks the GPUs used and their peak memory.
+
+        Read from the Dask scheduler (spans, task groups and the event log, which keeps the
+        latest records per topic); ``print(run)`` shows it as a table. Beyond Flyte 2.
+        """
+        client = self.future.client
+        items = [record for _, record in _client.events(client, ITEMS_TOPIC) if self.span_id in record.get("span_ids", ())]
+        return build(self.name, _client.span_report(client, self.span_id), items, self.gpu_usage())
+
+    def __str__(self) -> str:
+        """The run's summary table once it is done (`summary`); its repr before."""
+        return str(self.summary()) if self.done() else repr(self)
 
     def outputs(self) -> RunOutputs:
         """Wait for the run and return its outputs; a failed run raises the task's exception

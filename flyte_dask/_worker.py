@@ -50,8 +50,10 @@ def run_call(task: TaskSpec, call: Call, to_host: bool, submitted_at: float) -> 
     args, kwargs = unshipped(call)
     worker = get_worker()
     key = worker.get_current_task()
+    tally = [0]
     with _call_scope(task, key, worker), _gpu_task(task, key, 1):
-        value = _sync_attempts(task, args, kwargs, submitted_at, worker.address)
+        value = _sync_attempts(task, args, kwargs, submitted_at, worker.address, tally)
+        _report(worker, key, task, 1, int(type(value) is Failure), tally[0])
     if type(value) is Failure:
         raise value.error
     return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
@@ -64,8 +66,11 @@ async def run_call_async(task: TaskSpec, call: Call, to_host: bool, submitted_at
 
     async def body() -> Any:
         slot = await _async_slot()
+        tally = [0]
         with _call_scope(task, key, worker, is_async=True, slot=slot), _gpu_task(task, key, 1):
-            return await _async_attempts(task, args, kwargs, submitted_at, worker.address, None)
+            value = await _async_attempts(task, args, kwargs, submitted_at, worker.address, None, tally)
+            _report(worker, key, task, 1, int(type(value) is Failure), tally[0])
+            return value
 
     value = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
     if type(value) is Failure:
@@ -83,9 +88,12 @@ def run_batch(task: TaskSpec, shape: CallShape, to_host: bool, submitted_at: flo
     calls = [shape.call(item) for item in zip(*unshipped(columns))]
     worker = get_worker()
     key = worker.get_current_task()
+    tally = [0]
     with _call_scope(task, key, worker), _gpu_task(task, key, len(calls)):
-        values = [_sync_attempts(task, args, kwargs, submitted_at, worker.address) for args, kwargs in calls]
-    return shipped(_result(values, time.perf_counter() - start, to_host), task.by_value)
+        values = [_sync_attempts(task, args, kwargs, submitted_at, worker.address, tally) for args, kwargs in calls]
+        result = _result(values, time.perf_counter() - start, to_host)
+        _report(worker, key, task, len(values), result.failed, tally[0])
+    return shipped(result, task.by_value)
 
 
 async def run_batch_async(
@@ -100,6 +108,7 @@ async def run_batch_async(
     calls = [shape.call(item) for item in zip(*unshipped(columns))]
     worker = _leave_slot(key)
     busy = [0.0]
+    tally = [0]
 
     async def body() -> list[Any]:
         limit = asyncio.Semaphore(concurrency) if concurrency > 0 else contextlib.nullcontext()
@@ -109,10 +118,12 @@ async def run_batch_async(
             async with limit:
                 slot = await _async_slot()
                 with worker_task_scope(key, worker, is_async=True, slot=slot, released=released):
-                    return await _async_attempts(task, args, kwargs, submitted_at, worker.address, busy)
+                    return await _async_attempts(task, args, kwargs, submitted_at, worker.address, busy, tally)
 
         with _run_scope(task, key, worker), _gpu_task(task, key, len(calls)):  # its items run in copies of this context
-            return await _eagerly([one(args, kwargs) for args, kwargs in calls])
+            values = await _eagerly([one(args, kwargs) for args, kwargs in calls])
+            _report(worker, key, task, len(values), sum(1 for v in values if type(v) is Failure), tally[0])
+            return values
 
     values = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
     return shipped(_result(values, busy[0], to_host), task.by_value)
@@ -159,6 +170,17 @@ def picklable_items(result: BatchResult | Shipped, task_name: str, first: int, i
             )
     repaired = BatchResult(values, batch.seconds, sum(1 for value in values if type(value) is Failure))
     return shipped(repaired, by_value)
+
+
+ITEMS_TOPIC = "flyte-dask.items"
+"""The Dask event topic each task call or batch reports its items under (`Run.summary` reads it)."""
+
+
+def _report(worker: Any, key: Any, task: TaskSpec, items: int, failed: int, retried: int) -> None:
+    """Log what one Dask task of ``task`` did, with its spans, as a scheduler event."""
+    span = dask.get_annotations().get("span", {})
+    record = {"key": str(key), "task": task.name, "items": items, "failed": failed, "retried": retried, "span_ids": list(span.get("ids", ()))}
+    worker.log_event(ITEMS_TOPIC, record)
 
 
 def _result(values: list[Any], seconds: float, to_host: bool) -> BatchResult:
@@ -227,7 +249,7 @@ def _check_return(task: TaskSpec, plan: _Plan, value: Any) -> None:
         task.check_return(value)  # raises, with the full message
 
 
-def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str) -> Any:
+def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str, tally: list[int]) -> Any:
     """One call, tried up to ``retries.count + 1`` times with the task's backoff between
     attempts; the final exception becomes a `Failure` holding Flyte's error class."""
     plan = _plan(task)
@@ -246,6 +268,7 @@ def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
             return value
     error: Exception | None = None
     for attempt in range(plan.attempts):
+        tally[0] += attempt == 1  # the item was retried
         try:
             seconds, bound = _bound(task, submitted_at, attempt)
             value = _sync_with_deadline(task.func, args, kwargs, seconds, bound)
@@ -262,7 +285,7 @@ def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
 
 
 async def _async_attempts(
-    task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str, busy: list[float] | None
+    task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str, busy: list[float] | None, tally: list[int]
 ) -> Any:
     """The async twin of `_sync_attempts`; adds the item's time on the loop to ``busy`` when given."""
     plan = _plan(task)
@@ -273,6 +296,7 @@ async def _async_attempts(
             return value
     error: Exception | None = None
     for attempt in range(plan.attempts):
+        tally[0] += attempt == 1
         try:
             seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
             coro = task.func(*args, **kwargs)

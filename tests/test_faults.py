@@ -170,3 +170,30 @@ def test_an_unpicklable_result_or_argument_fails_alone(session: object) -> None:
     assert [r for i, r in enumerate(results) if i != 7] == [i for i in range(20) if i != 7]
     assert isinstance(results[7], TypeError) and "the result of map item 7 (lock) cannot be pickled" in str(results[7])
     assert isinstance(results[7], errors.RuntimeUserError)
+
+
+@env.task
+def logged(x: int, log: str) -> int:
+    with open(log, "a") as f:
+        f.write(f"{x}\n")
+    time.sleep(0.002)
+    return x
+
+
+def test_a_worker_killed_mid_map_loses_nothing(own_cluster: DaskProcesses, tmp_path: Path) -> None:
+    import psutil
+
+    n, log = 4000, tmp_path / "runs.log"
+    nanny = psutil.Process(own_cluster.procs[1].pid)  # a `dask worker` process: the nanny; its worker is a child
+    worker = next(c for c in nanny.children() if "resource_tracker" not in " ".join(c.cmdline()))
+    results = []
+    for value in flyte.map(functools.partial(logged, log=str(log)), range(n)):
+        results.append(value)
+        if len(results) == n // 2:
+            os.kill(worker.pid, signal.SIGKILL)
+    runs = Counter(int(x) for x in log.read_text().split())
+    assert not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE
+    assert results == list(range(n))  # sent = returned, in order: nothing lost
+    assert set(runs) == set(range(n))
+    twice = sum(count - 1 for count in runs.values())
+    assert twice <= 500, twice  # only what the dead worker was running or holding ran again

@@ -242,3 +242,40 @@ def test_init_from_config_reads_the_scheduler_address(tmp_path: Path, cluster: L
         flyte.shutdown()
     with pytest.raises(FileNotFoundError, match="address: tcp://host:8786"):
         flyte.init_from_config(tmp_path / "missing.yaml")
+
+
+_flaky_seen: set[int] = set()
+
+
+@env.task(retries=1)
+def sometimes(x: int) -> int:
+    """Items divisible by 5 always fail (retried once, then failed); items divisible by 7 fail once, then pass."""
+    if x % 5 == 0:
+        raise ValueError(f"{x} is bad")
+    if x % 7 == 0 and x not in _flaky_seen:
+        _flaky_seen.add(x)
+        raise ConnectionError("once")
+    return x
+
+
+@env.task
+def summarized(n: int) -> int:
+    results = list(flyte.map(sometimes, range(n), batch_size=10))  # one worker process per batch: its module state is its own
+    with flyte.group("again"):
+        more = list(flyte.map(sometimes, range(20), batch_size=20))
+    return sum(1 for r in results + more if isinstance(r, Exception))
+
+
+def test_run_summary_counts_items_failures_and_retries_per_group(session: Client) -> None:
+    run = flyte.run(summarized, 100)
+    assert run.outputs()[0] == 20 + 4
+    rows = {(row.group, row.task): row for row in run.summary().rows}
+    top = rows[("ferr.sometimes_map", "ferr.sometimes")]
+    assert (top.items, top.failed, top.succeeded) == (100, 20, 80)
+    assert top.retried == 20 + len([x for x in range(100) if x % 7 == 0 and x % 5])  # each failing item was retried once
+    assert top.dask_tasks == 10 and top.wall_seconds > 0 and top.items_per_second > 0
+    nested = rows[("again / ferr.sometimes_map", "ferr.sometimes")]
+    assert (nested.items, nested.failed) == (20, 4)
+    assert rows[("", "ferr.summarized")].items == 1
+    table = str(run)
+    assert table.splitlines()[0] == f"run {run.name}" and "ferr.sometimes_map" in table and "again / ferr.sometimes_map" in table
