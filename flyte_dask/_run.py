@@ -15,10 +15,14 @@ from . import _client
 from ._deployment import ignored
 from ._gpu import TELEMETRY_TOPIC
 from ._placement import placement
+from ._progress import Progress, progress
 from ._runcontext import run_scope
 from ._summary import RunSummary, build
 from ._worker import ITEMS_TOPIC
 from ._task import TaskTemplate
+
+_FOLLOW_SECONDS = 0.5
+"""How often a run's progress bar asks the scheduler for the items its tasks finished."""
 
 _PHASES = {"pending": "RUNNING", "finished": "SUCCEEDED", "error": "FAILED", "cancelled": "ABORTED", "lost": "FAILED"}
 
@@ -119,11 +123,34 @@ class Run:
     def outputs(self) -> RunOutputs:
         """Wait for the run and return its outputs; a failed run raises the task's exception
         (as Flyte's error class and its own type, see `flyte_dask.errors`)."""
+        bar = progress(f"run {self.task.name}", None) if not self.done() else None
+        watcher = threading.Thread(target=self._follow, args=(bar,), daemon=True) if bar is not None else None
+        if watcher is not None:
+            watcher.start()
         try:
             return _as_outputs(self.task, _client.wait(self.future.client, self.future))
         finally:
+            if watcher is not None:  # the run's end (its future's done callback) stops the watcher
+                watcher.join(timeout=5)
             if self.done():
                 self._save_report()
+
+    def _follow(self, bar: Progress) -> None:
+        """Move ``bar`` with the items the run's tasks report (`summary`'s events), until it ends."""
+        counted = failed = 0
+        try:
+            while True:
+                finished = self._finished_event.wait(_FOLLOW_SECONDS)
+                records = [r for _, r in _client.events(self.future.client, ITEMS_TOPIC) if self.span_id in r.get("span_ids", ())]
+                done, bad = sum(r["items"] for r in records), sum(r["failed"] for r in records)
+                bar.update(done - counted, bad - failed)
+                counted, failed = done, bad
+                if finished:
+                    return
+        except Exception:  # the scheduler went away: outputs() says so
+            return
+        finally:
+            bar.close()
 
 
 def _as_outputs(task: TaskTemplate[Any, Any], value: Any) -> RunOutputs:

@@ -129,3 +129,12 @@ def test_cli_lists_task_inputs_and_rejects_a_bad_value_in_one_line(tmp_path: Pat
         assert text in out, out
     if code:
         assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_run_outputs_shows_the_items_its_tasks_finish() -> None:
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), "FLYTE_DASK_PROGRESS": "1"}
+    done = subprocess.run([sys.executable, str(PROGRAMS / "run_progress.py")], capture_output=True, text=True, timeout=120, env=environ, cwd=PROGRAMS)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "30"
+    final = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("run runprogress.main:")][-1]
+    assert "3001item" in final and "failed=30" in final, final  # 3,000 map items and the run's own call
