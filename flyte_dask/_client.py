@@ -133,9 +133,9 @@ def connect(address: Any, timeout: float, security: Security | None = None) -> C
     otherwise hold `distributed.Client` forever, whatever its ``timeout``.
     """
     where = address if isinstance(address, str) else getattr(address, "scheduler_address", repr(address))
+    security = security or Security()  # Dask's distributed.comm.tls config
     if isinstance(address, str):
-        security = security or Security()  # Dask's distributed.comm.tls config
-        if address.startswith("tls://") and security.tls_ca_file is None:
+        if address.startswith("tls://") and getattr(security, "tls_ca_file", None) is None:
             raise ConnectionError(
                 f"{address} speaks TLS, and no certificates were given: pass init({address!r}, security=distributed.Security("
                 "tls_ca_file=..., tls_client_cert=..., tls_client_key=..., require_encryption=True)) or set Dask's distributed.comm.tls config"
@@ -517,8 +517,12 @@ async def _ended(future: Future) -> None:
     loop = asyncio.get_running_loop()
     ended = loop.create_future()
 
+    def settle() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
     def mark(_: Future) -> None:  # Dask calls it from a thread of its own
-        loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+        loop.call_soon_threadsafe(settle)
 
     future.add_done_callback(mark)
     await ended

@@ -148,7 +148,7 @@ def restate(error: BaseException, message: str) -> BaseException:
     """``error`` saying ``message`` instead (an error made by `as_flyte_error`), or a
     `errors.RuntimeSystemError` saying it, caused by ``error``."""
     if getattr(type(error), "_flyte_dual", False):
-        error.__dict__["_message"] = error.root_cause_message = message
+        error.__dict__.update(_message=message, root_cause_message=message)
         return error
     plain = errors.RuntimeSystemError(type(error).__name__, message, getattr(error, "worker", None))
     plain.__cause__ = error

@@ -20,7 +20,7 @@ import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import dask
 from distributed import get_worker
@@ -39,6 +39,8 @@ from ._shipping import Shipped, dumps, shipped, unshipped
 from ._store import store
 
 dask.config.update_defaults({"flyte-dask": {"worker": {"max-async-calls": 10_000}}})
+
+T = TypeVar("T")
 
 
 def run_call(task: TaskSpec, call: Call, to_host: bool, submitted_at: float) -> Any:
@@ -72,7 +74,7 @@ async def run_call_async(task: TaskSpec, call: Call, to_host: bool, submitted_at
             _report(worker, key, task, 1, int(type(value) is Failure), tally[0])
             return value
 
-    value = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
+    value = await run_cancellable(worker, key, _on_task_loop(body))
     if type(value) is Failure:
         raise value.error
     return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
@@ -125,7 +127,7 @@ async def run_batch_async(
             _report(worker, key, task, len(values), sum(1 for v in values if type(v) is Failure), tally[0])
             return values
 
-    values = await run_cancellable(worker, key, _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context()))
+    values = await run_cancellable(worker, key, _on_task_loop(body))
     return shipped(_result(values, busy[0], to_host), task.by_value)
 
 
@@ -189,6 +191,12 @@ def _result(values: list[Any], seconds: float, to_host: bool) -> BatchResult:
     return BatchResult(_gpu.to_host(values) if to_host else values, seconds, failed)
 
 
+async def _on_task_loop(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Await ``body()`` run on the task loop, in a copy of this context; the coroutine is made
+    only once this starts, so a call cancelled before it started leaves none unawaited."""
+    return await _bridge.await_on(_bridge.task_loop(), body(), contextvars.copy_context())
+
+
 def _leave_slot(key: Any) -> Any:
     """Turn the running coroutine task ``key`` into a Dask long-running task; return its worker.
 
@@ -237,8 +245,14 @@ class _Plan:
         return self.attempts == 1 and not self.bounded and not self.cached
 
 
-@functools.lru_cache(maxsize=512)
 def _plan(task: TaskSpec) -> _Plan:
+    """The task's `_Plan`, made once per task in each process."""
+    found: Any = task  # tasks hash by identity; the protocol does not say so
+    return _plan_of(found)
+
+
+@functools.lru_cache(maxsize=512)
+def _plan_of(task: Any) -> _Plan:
     timeout = task.timeout
     bounded = any(v is not None for v in (timeout.seconds, timeout.queued_seconds, timeout.deadline_seconds))
     return _Plan(task.retries.count + 1, bounded, task.options.cache.enabled, task.return_mismatch)
@@ -383,7 +397,7 @@ async def _eagerly(coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:
             values[index] = value
     finally:
         for _, _, coro, context in suspended:
-            if coro.cr_frame is not None:  # its task was cancelled before it ran: unwind it in its own context
+            if getattr(coro, "cr_frame", None) is not None:  # its task was cancelled before it ran: unwind it in its own context
                 context.run(coro.close)
     return values
 
