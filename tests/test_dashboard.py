@@ -68,3 +68,13 @@ def test_run_report_saves_the_performance_report(tmp_path: Path) -> None:
     html = report.read_text()
     assert "Task Stream" in html and "Worker Profile" in html and "Bandwidth" in html
     assert "my_env.process_item" in html
+
+
+def test_with_runcontext_report_saves_the_runs_performance_report(tmp_path: Path, session: object) -> None:
+    from .conftest import seed
+
+    report = tmp_path / "nightly.html"
+    run = flyte.with_runcontext(name="nightly", report=str(report)).run(seed("map_basic").main, items=[1, 2, 3])
+    assert run.outputs()[0] == [2, 4, 6]
+    html = report.read_text()
+    assert "Task Stream" in html and "my_env.process_item" in html
