@@ -20,6 +20,11 @@ PROGRAMS = Path(__file__).parent / "flyte2"
 ROOT = Path(__file__).parent.parent
 
 
+def _answer_ctrl_c() -> None:
+    """In the child: SIGINT acts as in a terminal, even where this test runs with it ignored (a background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_program(name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``tests/flyte2/<name>.py`` as ``python <file>`` would, from a scratch directory."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -94,7 +99,13 @@ def test_failures_the_program_handles_print_nothing() -> None:
 def test_ctrl_c_prints_keyboardinterrupt_and_what_it_cancelled(mode: str, cancelled: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, str(PROGRAMS / "interrupt.py"), mode, str(tmp_path / "running")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+        [sys.executable, str(PROGRAMS / "interrupt.py"), mode, str(tmp_path / "running")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+        preexec_fn=_answer_ctrl_c,
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
