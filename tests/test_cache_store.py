@@ -85,3 +85,16 @@ def test_without_cache_nothing_is_written(session: object) -> None:
     root = Path(os.path.expanduser(dask.config.get("flyte-dask.cache.path")))
     assert list(flyte.map(uncached, range(100))) == list(range(100))
     assert not (root / "store.uncached").exists()
+
+
+def test_cache_command_prints_and_clears_the_store(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    store.put("env.kept", "aa11", 1)
+    store.put("env.dropped", "bb22", 2)
+    cli = [str(Path(sys.executable).parent / "flyte-dask"), "cache"]
+    environ = {**os.environ, "DASK_FLYTE_DASK__CACHE__PATH": str(tmp_path)}
+    shown = subprocess.run([*cli, "path"], capture_output=True, text=True, env=environ, timeout=60)
+    assert shown.returncode == 0 and shown.stdout.strip() == str(tmp_path)
+    cleared = subprocess.run([*cli, "clear", "env.dropped"], capture_output=True, text=True, env=environ, timeout=60)
+    assert cleared.returncode == 0 and "cleared env.dropped" in cleared.stderr
+    assert store.get("env.kept", "aa11", None) == (True, 1) and store.get("env.dropped", "bb22", None) == (False, None)
