@@ -95,13 +95,22 @@ def start_gpu_cluster(n_gpus: int, *, cpu_workers: int = 1, cpu_threads: int | N
     options.setdefault("threads_per_worker", GPU_THREADS)
     options["preload"] = ["flyte_dask.gpu_preload", *options.get("preload", ())]
     cluster = LocalCUDACluster(**options)
-    add_workers(cluster, cpu_workers, cpu_threads or max(2, _cpus() - n_gpus), env={"CUDA_VISIBLE_DEVICES": ""}, preload=[EMBEDDED_PRELOAD])
+    add_workers(
+        cluster, cpu_workers, cpu_threads or max(2, _cpus() - n_gpus), env={"CUDA_VISIBLE_DEVICES": ""}, preload=[EMBEDDED_PRELOAD], host=options.get("host")
+    )
     cluster.wait_for_workers(len(cluster.worker_spec))
     return cluster
 
 
 def add_workers(
-    cluster: SpecCluster, count: int, threads: int, *, resources: dict[str, float] | None = None, env: dict[str, str] | None = None, preload: list[str] | None = None
+    cluster: SpecCluster,
+    count: int,
+    threads: int,
+    *,
+    resources: dict[str, float] | None = None,
+    env: dict[str, str] | None = None,
+    preload: list[str] | None = None,
+    host: str | None = None,
 ) -> list[str]:
     """Add ``count`` worker processes to a running `SpecCluster` (LocalCluster, LocalCUDACluster).
 
@@ -116,6 +125,8 @@ def add_workers(
             options["env"] = env
         if preload:
             options["preload"] = preload
+        if host:
+            options["host"] = host
         cluster.worker_spec[name] = {"cls": Nanny, "options": options}
         names.append(name)
     cluster.scale(len(cluster.worker_spec))
