@@ -258,9 +258,21 @@ def _plan_of(task: Any) -> _Plan:
     return _Plan(task.retries.count + 1, bounded, task.options.cache.enabled, task.return_mismatch)
 
 
-def _check_return(task: TaskSpec, plan: _Plan, value: Any) -> None:
+def _lookup(task: TaskSpec, plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | None, bool, Any]:
+    """A cached call's token, and whether the persistent store already holds its value (and the value)."""
+    token = task.cache_token(args, kwargs) if plan.cached else None
+    if token is None:
+        return None, False, None
+    found, value = store().get(task.name, token, task.options.cache.max_age_seconds)
+    return token, found, value
+
+
+def _accept(task: TaskSpec, plan: _Plan, token: str | None, value: Any) -> None:
+    """Check an attempt's value against the return annotation (raising on a mismatch), then store it if cached."""
     if plan.mismatch is not None and plan.mismatch(value) is not None:
         task.check_return(value)  # raises, with the full message
+    if token is not None:
+        store().put(task.name, token, value)
 
 
 def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str, tally: list[int]) -> Any:
@@ -275,20 +287,16 @@ def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
             return value
         except Exception as exc:
             return Failure(_final(exc, 0, worker))
-    token = task.cache_token(args, kwargs) if plan.cached else None
-    if token is not None:
-        found, value = store().get(task.name, token, task.options.cache.max_age_seconds)
-        if found:
-            return value
+    token, found, value = _lookup(task, plan, args, kwargs)
+    if found:
+        return value
     error: Exception | None = None
     for attempt in range(plan.attempts):
         tally[0] += attempt == 1  # the item was retried
         try:
-            seconds, bound = _bound(task, submitted_at, attempt)
+            seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
             value = _sync_with_deadline(task.func, args, kwargs, seconds, bound)
-            _check_return(task, plan, value)
-            if token is not None:
-                store().put(task.name, token, value)
+            _accept(task, plan, token, value)
             return value
         except Exception as exc:
             error = exc
@@ -303,11 +311,9 @@ async def _async_attempts(
 ) -> Any:
     """The async twin of `_sync_attempts`; adds the item's time on the loop to ``busy`` when given."""
     plan = _plan(task)
-    token = task.cache_token(args, kwargs) if plan.cached else None
-    if token is not None:
-        found, value = store().get(task.name, token, task.options.cache.max_age_seconds)
-        if found:
-            return value
+    token, found, value = _lookup(task, plan, args, kwargs)
+    if found:
+        return value
     error: Exception | None = None
     for attempt in range(plan.attempts):
         tally[0] += attempt == 1
@@ -315,9 +321,7 @@ async def _async_attempts(
             seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
             coro = task.func(*args, **kwargs)
             value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
-            _check_return(task, plan, value)
-            if token is not None:
-                store().put(task.name, token, value)
+            _accept(task, plan, token, value)
             return value
         except Exception as exc:
             error = exc
