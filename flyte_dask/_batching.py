@@ -24,7 +24,7 @@ from distributed.scheduler import KilledWorker
 from . import _client
 from ._calls import BatchResult, CallShape, Failure, TaskSpec
 from ._failures import note_cancelled, note_finished, note_running, restate
-from ._placement import Slots, slots, total_threads
+from ._placement import FRESH_SECONDS, Slots, slots
 from ._progress import Progress
 from ._shipping import unshipped
 
@@ -107,10 +107,10 @@ class Batcher:
         self.annotations = annotations or {}
         self.item_name = item_name
         self.progress = progress
-        self.threads = total_threads(client)
-        # With a known length, at least four batches per thread, so every thread gets work.
-        self.spread = math.ceil(length / (4 * self.threads)) if length else 0
-        self.slots: Slots | None = slots(client, task.name, task.dask_resources, task.is_async)
+        self.planned = False  # `_plan` has read the cluster: threads, spread and slots below are set
+        self.threads = 1
+        self.spread = 0
+        self.slots: Slots | None = None
         self.semaphore = task.options.limit.semaphore(client) if task.options.limit else None
         self.leases = 0  # ClusterLimit leases taken and not yet spent on a batch
         self.inflight: dict[Future, tuple[int, int]] = {}
@@ -130,6 +130,15 @@ class Batcher:
         note_running(self)
 
     # -- sizing ------------------------------------------------------------------
+    async def _plan(self) -> None:
+        """Read the cluster once, before the first submission, without blocking the consumer's loop
+        (a request no worker meets yet waits here for workers to join)."""
+        self.slots = await slots(self.client, self.task.name, self.task.dask_resources, self.task.is_async)
+        self.threads = (await _client.cluster_view_async(self.client, FRESH_SECONDS)).threads
+        # With a known length, at least four batches per thread, so every thread gets work.
+        self.spread = math.ceil(self.length / (4 * self.threads)) if self.length else 0
+        self.planned = True
+
     def _task_limit(self) -> int:
         """How many Dask tasks may be in flight now: the cap, or enough to keep every slot fed."""
         if self.concurrency > 0:
@@ -367,6 +376,8 @@ class Batcher:
         """
         if _client.scheduler_gone(self.client):
             await self._ensure_scheduler()
+        if not self.planned:
+            await self._plan()
         await self._take_leases()
         self._refill()
         if self.source.exhausted and self.leases and self.semaphore is not None:

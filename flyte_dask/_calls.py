@@ -126,3 +126,5 @@ class FanOut:
     batch_size: int | None
     group_name: str | None
     check: Callable[[tuple[Any, ...]], Any] | None = None
+    #: True for the sync form (``flyte.map``): a thread blocks while it is iterated.
+    blocking: bool = False

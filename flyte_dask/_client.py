@@ -19,12 +19,13 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import cloudpickle
 import dask
+from dask.utils import parse_timedelta
 from distributed import Client, Future, Security, Semaphore, Worker, get_client
 from distributed.core import rpc
 from distributed.client import FutureCancelledError
@@ -41,6 +42,8 @@ from ._orchestration import ResourceReleasePlugin
 from ._quiet import quiet_compute_failures
 from ._shipping import shipped, unshipped
 from ._worker import picklable_items, run_batch, run_batch_async, run_call, run_call_async
+
+T = TypeVar("T")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 """Seconds `init` waits for a scheduler before giving up with a clear error."""
@@ -178,6 +181,8 @@ atexit.register(shutdown)
 
 
 _worker_clients: weakref.WeakKeyDictionary[Worker, Client] = weakref.WeakKeyDictionary()
+#: Held while a worker process makes its client: only one thread of it asks Dask for one.
+_worker_client_lock = threading.Lock()
 
 
 def current_client() -> Client | None:
@@ -185,11 +190,39 @@ def current_client() -> Client | None:
     state = current_worker_task()
     if state is not None:
         client = _worker_clients.get(state.worker)
-        if client is None:
-            client = _worker_clients[state.worker] = get_client()
-        return client
+        return client if client is not None else _new_worker_client(state.worker)
     session = _session
     return session.client if session is not None else None
+
+
+def _new_worker_client(worker: Worker) -> Client:
+    """The worker process's client, made once and handed out only once it is connected.
+
+    `distributed.Client` makes itself the default before it connects, so a second thread
+    calling ``get_client()`` meanwhile gets a client still ``connecting``, a status that
+    also means "reconnecting after losing the scheduler". The lock keeps our threads out
+    of that window; `_connected` covers a client that user code is still making.
+    """
+    with _worker_client_lock:
+        client = _worker_clients.get(worker)
+        if client is None:
+            client = get_client()
+            if str(client.status) in _STARTING:
+                _bridge.wait_on(worker.loop.asyncio_loop, _connected(client))
+            _worker_clients[worker] = client
+        return client
+
+
+_STARTING = ("newly-created", "connecting")
+
+
+async def _connected(client: Client) -> None:
+    """Until a client another thread is making has connected; `ConnectionError` past Dask's connect timeout."""
+    deadline = time.monotonic() + float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect")))
+    while str(client.status) in _STARTING:  # Dask's Client offers no event for its start
+        if time.monotonic() > deadline:
+            raise ConnectionError(f"the worker's Dask client did not connect to {client.scheduler} in time")
+        await asyncio.sleep(0.01)
 
 
 def require_client() -> Client:
@@ -212,16 +245,40 @@ _views: weakref.WeakKeyDictionary[Client, ClusterView] = weakref.WeakKeyDictiona
 
 
 def cluster_view(client: Client, max_age: float) -> ClusterView:
-    """Each worker's advertised resources and threads, from a report at most ``max_age`` seconds old."""
+    """Each worker's advertised resources and threads, from a report at most ``max_age`` seconds old.
+
+    Blocks this thread for a fresh report; async code uses `cluster_view_async`.
+    """
+    view = _recent_view(client, max_age)
+    return view if view is not None else _new_view(client, client.scheduler_info(n_workers=-1).get("workers", {}))
+
+
+async def cluster_view_async(client: Client, max_age: float) -> ClusterView:
+    """`cluster_view` for async code: the report is fetched on the client's loop, the caller's is never blocked."""
+    view = _recent_view(client, max_age)
+    if view is not None:
+        return view
+    identity = await _bridge.await_on(_client_loop(client), client.scheduler.identity(n_workers=-1))
+    return _new_view(client, identity.get("workers", {}))
+
+
+def _recent_view(client: Client, max_age: float) -> ClusterView | None:
     if scheduler_gone(client):
         raise lost_scheduler(client, "placing new work")
     view = _views.get(client)
-    if view is None or time.monotonic() - view.fetched > max_age:
-        workers = client.scheduler_info(n_workers=-1).get("workers", {})
-        offers = {address: dict(w.get("resources") or {}) for address, w in workers.items()}
-        threads = {address: int(w.get("nthreads", 1)) for address, w in workers.items()}
-        view = _views[client] = ClusterView(time.monotonic(), offers, max(1, sum(threads.values())), threads)
+    return view if view is not None and time.monotonic() - view.fetched <= max_age else None
+
+
+def _new_view(client: Client, workers: dict[str, Any]) -> ClusterView:
+    offers = {address: dict(w.get("resources") or {}) for address, w in workers.items()}
+    threads = {address: int(w.get("nthreads", 1)) for address, w in workers.items()}
+    view = _views[client] = ClusterView(time.monotonic(), offers, max(1, sum(threads.values())), threads)
     return view
+
+
+def on_client_loop(client: Client, coro: Coroutine[Any, Any, T]) -> T:
+    """Block this thread until ``coro`` has run on the client's loop (which stays free to run others)."""
+    return _bridge.wait_on(_client_loop(client), coro)
 
 
 def cluster_report(client: Client) -> dict[str, Any]:

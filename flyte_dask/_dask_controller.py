@@ -10,6 +10,7 @@ import dask
 from distributed import Client
 
 from . import _client, _gather
+from ._bridge import running_loop
 from ._batching import Batcher, Item, setting
 from ._calls import Failure, FanOut, TaskSpec
 from ._context import current_worker_task, group, groups_of
@@ -30,13 +31,8 @@ class DaskController:
         Inside an async task this would block the task's event loop, so it raises
         `errors.SyncTaskCallInAsyncContextError` instead, as Flyte 2.12 does.
         """
-        state = current_worker_task()
-        if state is not None and state.is_async and _on_event_loop():
-            name = getattr(task.func, "__name__", task.name)
-            raise SyncTaskCallInAsyncContextError(
-                f"Sync task '{task.name}' was called in a blocking way from async code. This blocks the event loop "
-                f"and can hang the run. Use `await {name}.aio(...)` instead."
-            )
+        name = getattr(task.func, "__name__", task.name)
+        _refuse_blocking(f"Sync task '{task.name}' was called", f"`await {name}.aio(...)`")
         task.check_args(args, kwargs)
         where = placement(self.client, task.name, task.dask_resources)
         return _client.wait(self.client, _client.submit_call(self.client, task, args, kwargs, where))
@@ -61,8 +57,11 @@ class DaskController:
         Where the task may run is checked now (an unsatisfiable request raises here);
         items are pulled as the returned stream is iterated.
         """
-        _client.orchestrate_if_on_worker()  # here, in the caller's thread: the stream may be stepped on another
         task = fan_out.task
+        if fan_out.blocking:  # checked before anything is submitted; an async caller's checks wait in its stream
+            _refuse_blocking(f"flyte.map of {task.name} was called", "`async for r in flyte.map.aio(...)`")
+            placement(self.client, task.name, task.dask_resources)
+        _client.orchestrate_if_on_worker()  # here, in the caller's thread: the stream may be stepped on another
         with group(f"{task.name}_{fan_out.group_name or 'map'}"):
             annotations = dask.get_annotations()
         source = _MapSource(fan_out.items, fan_out.check, max(setting("max-buffered-items"), fan_out.concurrency))
@@ -82,12 +81,18 @@ class DaskController:
         return _in_order(batcher, source, ordered)
 
 
-def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+def _refuse_blocking(what: str, fix: str) -> None:
+    """Raise `errors.SyncTaskCallInAsyncContextError` for a blocking call inside an async task.
+
+    Blocking there would stall the task loop that the async calls of this worker process
+    share, and can hang the run; Flyte 2.12 refuses it too ("Deadlock detected").
+    """
+    state = current_worker_task()
+    if state is not None and state.is_async and running_loop() is not None:
+        raise SyncTaskCallInAsyncContextError(
+            f"Deadlock detected: {what} in a blocking way from async code. This blocks the event loop "
+            f"and can hang the run. Use {fix} instead (the .aio() form)."
+        )
 
 
 async def _in_order(batcher: Batcher, source: _MapSource, ordered: dict[int, list[Any]]) -> AsyncIterator[list[Any]]:

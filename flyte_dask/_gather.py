@@ -24,7 +24,7 @@ from ._batching import Batcher, Item
 from ._calls import WHOLE_CALLS, Failure, TaskSpec
 from ._context import groups_of
 from ._failures import user_frames
-from ._placement import placement
+from ._placement import placement_async
 from ._progress import gather_progress
 
 
@@ -126,7 +126,7 @@ async def _run_single(group: _Group, call: _Call) -> None:
 
 
 async def _submit_and_wait(group: _Group, call: _Call) -> Any:
-    where = placement(group.client, group.task.name, group.task.dask_resources)
+    where = await placement_async(group.client, group.task.name, group.task.dask_resources)
     future = await _client.submit_call_async(group.client, group.task, call.args, call.kwargs, where)
     return await _client.result_async(group.client, future)
 

@@ -76,7 +76,7 @@ def _length(iterables: tuple[Iterable[Any], ...]) -> int:
 
 
 def _start(
-    func: Any, iterables: tuple[Iterable[Any], ...], group_name: str | None, concurrency: int, batch_size: int | None
+    func: Any, iterables: tuple[Iterable[Any], ...], group_name: str | None, concurrency: int, batch_size: int | None, *, blocking: bool
 ) -> AsyncIterator[list[Any]]:
     """Check a map's arguments and start its fan-out on the current controller."""
     target = _Target.of(func)
@@ -84,7 +84,7 @@ def _start(
         raise ValueError(f"map(concurrency={concurrency!r}): use an int >= 0 (0 means no limit)")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"map(batch_size={batch_size!r}): use an int >= 1, or None to size batches automatically")
-    fan_out = FanOut(target.task, target.shape, zip(*iterables), _length(iterables), concurrency, batch_size, group_name, target.check)
+    fan_out = FanOut(target.task, target.shape, zip(*iterables), _length(iterables), concurrency, batch_size, group_name, target.check, blocking)
     return current_controller().map(fan_out)
 
 
@@ -109,7 +109,7 @@ class _Mapper:
         are packed into Dask tasks of about `target-batch-seconds` of work each
         (``batch_size=`` fixes the size; 1 gives one Dask task per item).
         """
-        stream = _start(func, iterables, group_name, concurrency, batch_size)
+        stream = _start(func, iterables, group_name, concurrency, batch_size, blocking=True)
         return _iterate(stream, return_exceptions)
 
     async def aio(
@@ -122,7 +122,7 @@ class _Mapper:
         batch_size: int | None = None,
     ) -> AsyncIterator[Any]:
         """The async iterator form of `map`: ``async for result in flyte.map.aio(fn, items)``."""
-        stream = _start(func, iterables, group_name, concurrency, batch_size)
+        stream = _start(func, iterables, group_name, concurrency, batch_size, blocking=False)
         try:
             async for chunk in stream:
                 for value in _unwrap(chunk, return_exceptions):

@@ -15,6 +15,7 @@ most free slots, and no more are in flight than those workers can run.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,26 +24,17 @@ import dask
 from dask.utils import parse_timedelta
 from distributed import Client
 
-from ._client import cluster_view
+from ._client import ClusterView, cluster_view, cluster_view_async, on_client_loop
 from ._resources import GPU_RESOURCE
 
 dask.config.update_defaults({"flyte-dask": {"resources-timeout": "30s"}})
 
-_FRESH_SECONDS = 1.0
+FRESH_SECONDS = 1.0
+"""How old a view of the workers may be when planning where work goes."""
 
 
 class UnsatisfiableResourcesError(RuntimeError):
     """No worker of the cluster offers the resources a task asks for."""
-
-
-def _offers(client: Client, max_age: float = _FRESH_SECONDS) -> dict[str, dict[str, float]]:
-    """Each worker's advertised resources."""
-    return cluster_view(client, max_age).offers
-
-
-def total_threads(client: Client) -> int:
-    """Worker threads in the cluster (at least 1), from a view at most a second old."""
-    return cluster_view(client, _FRESH_SECONDS).threads
 
 
 def _meets(offer: dict[str, float], request: dict[str, float]) -> bool:
@@ -58,15 +50,34 @@ def _describe(offers: dict[str, dict[str, float]]) -> str:
 def placement(client: Client, task_name: str, request: dict[str, float]) -> dict[str, Any]:
     """The extra ``submit``/``map`` arguments for a call asking for ``request`` Dask resources.
 
+    For sync callers: a wait for workers blocks this thread (never the client's loop).
     Raises `UnsatisfiableResourcesError` when no worker offers ``request`` within
     ``flyte-dask.resources-timeout`` (Dask config, default 30s).
     """
-    offers = _offers(client)
+    view = cluster_view(client, FRESH_SECONDS)
+    if request and not _offered(view, request):
+        view = on_client_loop(client, _wait_for_offer(client, task_name, request))
+    return _restriction(view, request)
+
+
+async def placement_async(client: Client, task_name: str, request: dict[str, float]) -> dict[str, Any]:
+    """`placement` for async callers: waiting for workers to join never blocks their event loop."""
+    view = await cluster_view_async(client, FRESH_SECONDS)
+    if request and not _offered(view, request):
+        view = await _wait_for_offer(client, task_name, request)
+    return _restriction(view, request)
+
+
+def _offered(view: ClusterView, request: dict[str, float]) -> bool:
+    return any(_meets(offer, request) for offer in view.offers.values())
+
+
+def _restriction(view: ClusterView, request: dict[str, float]) -> dict[str, Any]:
+    """Restricted work is placed by Dask's resources alone; CPU work prefers CPU-only workers."""
     if request:
-        _wait_for_offer(client, task_name, request, offers)
         return {}
-    gpu_workers = {address for address, offer in offers.items() if offer.get(GPU_RESOURCE)}
-    cpu_workers = sorted(set(offers) - gpu_workers)
+    gpu_workers = {address for address, offer in view.offers.items() if offer.get(GPU_RESOURCE)}
+    cpu_workers = sorted(set(view.offers) - gpu_workers)
     if gpu_workers and cpu_workers:
         return {"workers": cpu_workers, "allow_other_workers": True}
     return {}
@@ -97,16 +108,16 @@ class Slots:
         return {"workers": [address], "allow_other_workers": True}, address
 
 
-def slots(client: Client, task_name: str, request: dict[str, float], is_async: bool) -> Slots | None:
+async def slots(client: Client, task_name: str, request: dict[str, float], is_async: bool) -> Slots | None:
     """The `Slots` of a fan-out asking for ``request``, or None where Dask's queuing places it well.
 
     Sync tasks are bounded by worker threads and by the resources they ask for; async
     tasks hold no thread, so only by resources.
     """
-    restriction = placement(client, task_name, request)
+    restriction = await placement_async(client, task_name, request)
     if not request and not restriction:
         return None  # unrestricted CPU work: Dask's scheduler queues it onto free threads
-    view = cluster_view(client, _FRESH_SECONDS)
+    view = await cluster_view_async(client, FRESH_SECONDS)
     if request:
         eligible = [a for a, offer in view.offers.items() if _meets(offer, request)]
     else:
@@ -124,16 +135,20 @@ _UNBOUNDED = 1 << 20
 """Capacity of a worker for tasks that hold neither threads nor resources (async CPU work)."""
 
 
-def _wait_for_offer(client: Client, task_name: str, request: dict[str, float], offers: dict[str, dict[str, float]]) -> None:
+async def _wait_for_offer(client: Client, task_name: str, request: dict[str, float]) -> ClusterView:
+    """The cluster's view once some worker offers ``request``, asked every 0.25 s (Dask's scheduler
+    pushes no event when a worker joins); `UnsatisfiableResourcesError` after ``resources-timeout``."""
     timeout = parse_timedelta(dask.config.get("flyte-dask.resources-timeout"))
     deadline = time.monotonic() + timeout
-    while not any(_meets(offer, request) for offer in offers.values()):
+    view = await cluster_view_async(client, max_age=0)
+    while not _offered(view, request):
         if time.monotonic() >= deadline:
             raise UnsatisfiableResourcesError(
                 f"task {task_name} asks for {request}, which no worker offers (waited {timeout:g}s for workers "
-                f"to join); {_describe(offers)}. Start workers that advertise it, e.g. `dask cuda worker ADDRESS "
+                f"to join); {_describe(view.offers)}. Start workers that advertise it, e.g. `dask cuda worker ADDRESS "
                 f"--resources \"GPU=1\"` or `dask worker ADDRESS --preload flyte_dask.gpu_preload`, or ask for less "
                 "with Resources(gpu=...) or task.override(resources=...)."
             )
-        time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
-        offers = _offers(client, max_age=0)
+        await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+        view = await cluster_view_async(client, max_age=0)
+    return view

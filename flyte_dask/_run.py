@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import typing
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from distributed import Future, span
+from distributed import Client, Future, span
 
 from . import _client
 from ._deployment import ignored
 from ._gpu import TELEMETRY_TOPIC
-from ._placement import placement
+from ._placement import placement, placement_async
 from ._progress import Progress, progress
 from ._runcontext import run_scope
 from ._summary import RunSummary, build
@@ -191,24 +193,41 @@ class _Runner:
 
     def __call__(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Submit ``task`` with these inputs to the cluster (starting one if `init` was not called)."""
+        client = self._check(task, args, kwargs)
+        where = placement(client, task.name, task.dask_resources)
+        with self._scope(client, task) as (name, span_id, report):
+            future = _client.submit_call(client, task, args, kwargs, where)
+        return Run(task, name, future, _client.dashboard_link(client), span_id, report)
+
+    async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        """The async form of `run`: waiting for workers and `ClusterLimit` leases never blocks the loop."""
+        client = self._check(task, args, kwargs)
+        where = await placement_async(client, task.name, task.dask_resources)
+        with self._scope(client, task) as (name, span_id, report):
+            future = await _client.submit_call_async(client, task, args, kwargs, where)
+        return Run(task, name, future, _client.dashboard_link(client), span_id, report)
+
+    @staticmethod
+    def _check(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Client:
         if not isinstance(task, TaskTemplate):
             raise TypeError(f"run() takes a task defined with @env.task, not {type(task).__name__}")
         task.check_args(args, kwargs)
-        client = _client.require_client()
+        return _client.require_client()
+
+    @contextlib.contextmanager
+    def _scope(self, client: Client, task: TaskTemplate[Any, Any]) -> Iterator[tuple[str, str, Any]]:
+        """The run's name, span and report around its submission; its settings reach every nested call."""
         settings = self.settings
         name = settings.name or f"{task.name}-{uuid.uuid4().hex}"
         report = _client.performance_report(client, settings.report) if settings.report else None
         if report is not None:
             report.__enter__()
-        scope = run_scope(run=name, mode=settings.mode or "remote", custom=settings.custom_context, env=settings.env_vars,
-                          disable_run_cache=settings.disable_cache or None)  # fmt: skip
+        scope = run_scope(
+            run=name, mode=settings.mode or "remote", custom=settings.custom_context, env=settings.env_vars,
+            disable_run_cache=settings.disable_cache or None,
+        )
         with scope, span(name) as span_id:
-            future = _client.submit_call(client, task, args, kwargs, placement(client, task.name, task.dask_resources))
-        return Run(task, name, future, _client.dashboard_link(client), span_id, report)
-
-    async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
-        """The async form of `run`; await ``run.outputs`` through `Run.future` or `Run.outputs`."""
-        return self(task, *args, **kwargs)
+            yield name, span_id, report
 
 
 run = _Runner()
