@@ -14,7 +14,7 @@ from ._deployment import Documentation, Image, PodTemplate, ReusePolicy, Secret,
 from ._environment import TaskEnvironment
 from ._limits import ClusterLimit
 from ._map import map
-from ._options import Backoff, Cache, CacheRequest, RetryStrategy, Timeout, TimeoutRequest
+from ._options import Backoff, Cache, CachePolicy, CacheRequest, RetryStrategy, Timeout, TimeoutRequest, VersionParameters
 from ._placement import UnsatisfiableResourcesError
 from ._resources import GPU, Device, DeviceClass, Resources
 from ._run import Run, RunOutputs, run, with_runcontext
@@ -43,6 +43,7 @@ __all__ = [
     "AsyncFunctionTaskTemplate",
     "Backoff",
     "Cache",
+    "CachePolicy",
     "CacheRequest",
     "ClusterLimit",
     "ClusterStatus",
@@ -63,6 +64,7 @@ __all__ = [
     "TaskEnvironment",
     "TaskTemplate",
     "Timeout",
+    "VersionParameters",
     "TimeoutType",
     "UnsatisfiableResourcesError",
     "WorkerStatus",

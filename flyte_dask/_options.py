@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Literal, Union
+from typing import Any, Literal, Protocol, Union, runtime_checkable
 
 CacheBehavior = Literal["auto", "override", "disable"]
 
@@ -121,47 +121,81 @@ class Timeout:
         return _seconds("deadline", self.deadline)
 
 
-@dataclass(frozen=True)
-class Cache:
-    """Cache policy for a task (Flyte 2.12's names and fields).
+@dataclass
+class VersionParameters:
+    """What a `CachePolicy` versions (Flyte 2.12's ``VersionParameters``): the task's function.
 
-    ``"auto"`` versions the cache by the task function's source; ``"override"`` by
-    ``version_override``; ``"disable"`` always runs. A call's cache key is that version,
-    ``salt`` and its inputs except ``ignored_inputs``. Results persist in a store outside
-    the cluster (`_store`: a local directory by default, or any fsspec URL, set by the
-    Dask config key ``flyte-dask.cache.path``), written by the worker as each call or map
-    item finishes, so a rerun after a crashed driver or cluster skips everything that
-    finished. Entries older than ``max_age`` are ignored. While the cluster still holds
-    an identical direct call's result, Dask hands that back too. ``serialize`` and
-    ``policies`` are accepted and change nothing here.
+    ``image`` and ``code_bundle`` are Flyte's; Dask workers have neither, so they stay None.
     """
 
-    behavior: CacheBehavior = "auto"
+    func: Callable[..., object] | None
+    image: Any = None
+    code_bundle: Any = None
+
+
+@runtime_checkable
+class CachePolicy(Protocol):
+    """A custom cache version strategy (Flyte 2.12's): ``get_version(salt, params) -> str``."""
+
+    def get_version(self, salt: str, params: VersionParameters) -> str: ...
+
+
+_BEHAVIOR_ALIASES: dict[str, CacheBehavior] = {
+    "enable": "auto", "enabled": "auto", "on": "auto", "true": "auto", "yes": "auto",
+    "off": "disable", "false": "disable", "no": "disable", "none": "disable",
+}  # fmt: skip
+"""Spellings Flyte 2.12 accepts for a behavior."""
+
+
+@dataclass(frozen=True)
+class Cache:
+    """Cache policy for a task (Flyte 2.12's names, fields and versioning).
+
+    The version is ``version_override`` whenever it is set (whatever the behavior, as
+    Flyte's ``get_version``), else the ``policies``' versions hashed together, else a
+    hash of the task function's source; ``"disable"`` always runs. A call's cache key is
+    that version, ``salt`` and its inputs except ``ignored_inputs``. Results persist in a
+    store outside the cluster (`_store`: a local directory by default, or any fsspec
+    URL, set by the Dask config key ``flyte-dask.cache.path``), written by the worker as
+    each call or map item finishes, so a rerun after a crashed driver or cluster skips
+    everything that finished. Entries older than ``max_age`` (seconds or a timedelta;
+    0 or None: no limit) are ignored. While the cluster still holds an identical direct
+    call's result, Dask hands that back too. ``serialize`` is accepted and changes
+    nothing here.
+    """
+
+    behavior: CacheBehavior
     version_override: str | None = None
     serialize: bool = False
     ignored_inputs: tuple[str, ...] | str = ()
     salt: str = ""
     policies: Any = None
-    max_age: timedelta | int | float | None = None
+    max_age: timedelta | int | None = None
     pinned_version: str | None = None  # the version, computed once where the task was defined (see `for_function`)
 
     def __post_init__(self) -> None:
-        if self.behavior not in ("auto", "override", "disable"):
-            raise ValueError(f"Cache(behavior={self.behavior!r}): use 'auto', 'override' or 'disable'")
-        if self.behavior == "override" and not self.version_override:
-            raise ValueError("Cache(behavior='override') needs version_override='...'")
+        behavior = _BEHAVIOR_ALIASES.get(self.behavior.lower(), self.behavior) if isinstance(self.behavior, str) else self.behavior
+        if behavior not in ("auto", "override", "disable"):
+            raise ValueError(f"Cache(behavior={self.behavior!r}): use 'auto', 'override' or 'disable' (aliases: {sorted(_BEHAVIOR_ALIASES)})")
+        object.__setattr__(self, "behavior", behavior)
+        if isinstance(self.max_age, bool) or (self.max_age is not None and not isinstance(self.max_age, (int, timedelta))):
+            raise TypeError(f"Cache(max_age={self.max_age!r}): use an int (seconds), a timedelta, or None")
+        if isinstance(self.max_age, int):
+            object.__setattr__(self, "max_age", timedelta(seconds=self.max_age))
+        if self.max_age is not None and self.max_age < timedelta(0):
+            raise ValueError(f"Cache(max_age={self.max_age!r}): use a timedelta or seconds >= 0")
         if isinstance(self.ignored_inputs, str):
             object.__setattr__(self, "ignored_inputs", (self.ignored_inputs,))
-        if self.policies is not None and not isinstance(self.policies, tuple):
-            object.__setattr__(self, "policies", tuple(self.policies) if isinstance(self.policies, list) else (self.policies,))
-        if (self.max_age_seconds or 0) < 0:
-            raise ValueError(f"Cache(max_age={self.max_age!r}): use a timedelta or seconds >= 0")
+        if self.policies is not None and not isinstance(self.policies, list):
+            object.__setattr__(self, "policies", list(self.policies) if isinstance(self.policies, tuple) else [self.policies])
+        for policy in self.policies or ():
+            if not isinstance(policy, CachePolicy):
+                raise TypeError(f"Cache(policies=...): {policy!r} has no get_version(salt, params) method")
 
     @property
     def max_age_seconds(self) -> float | None:
         """``max_age`` in seconds, or None for no limit."""
-        value = self.max_age.total_seconds() if isinstance(self.max_age, timedelta) else self.max_age
-        return float(value) if value else None
+        return self.max_age.total_seconds() or None if isinstance(self.max_age, timedelta) else None
 
     def for_function(self, func: Callable[..., object]) -> Cache:
         """This policy with ``func``'s version pinned, so workers that cannot read its source agree."""
@@ -173,11 +207,15 @@ class Cache:
         return self.behavior != "disable"
 
     def version(self, func: Callable[..., object]) -> str:
-        """The cache version of ``func`` under this policy."""
+        """The cache version of ``func`` under this policy (Flyte 2.12's ``Cache.get_version``)."""
         if self.pinned_version is not None:
             return self.pinned_version
-        if self.behavior == "override":
-            return str(self.version_override)
+        if self.version_override is not None:
+            return self.version_override
+        if self.policies:
+            params = VersionParameters(func=func)
+            combined = "".join(policy.get_version(self.salt, params) for policy in self.policies)
+            return hashlib.sha256(combined.encode()).hexdigest()
         try:
             source = inspect.getsource(func)
         except (OSError, TypeError):

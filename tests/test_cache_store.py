@@ -10,7 +10,10 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 import flyte_dask as flyte
 from flyte_dask._store import Store
@@ -98,3 +101,36 @@ def test_cache_command_prints_and_clears_the_store(tmp_path: Path) -> None:
     cleared = subprocess.run([*cli, "clear", "env.dropped"], capture_output=True, text=True, env=environ, timeout=60)
     assert cleared.returncode == 0 and "cleared env.dropped" in cleared.stderr
     assert store.get("env.kept", "aa11", None) == (True, 1) and store.get("env.dropped", "bb22", None) == (False, None)
+
+
+class _Pinned:
+    """A custom cache policy, as Flyte's docs write one (a git hash, say)."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def get_version(self, salt: str, params: flyte.VersionParameters) -> str:
+        return f"{salt}{self.tag}{params.func.__name__ if params.func else ''}"
+
+
+def test_cache_fields_follow_flyte_2_12() -> None:
+    def f(x: int) -> int:
+        return x
+
+    # version_override versions the cache whenever it is set, whatever the behavior (Flyte's get_version).
+    assert flyte.Cache("auto", version_override="v2").version(f) == "v2"
+    assert flyte.Cache("auto", version_override="v1").version(f) != flyte.Cache("auto", version_override="v2").version(f)
+    assert flyte.Cache("override").version(f) == flyte.Cache("auto").version(f)  # no override: the function's source
+    # Custom policies version it too; a changed policy is a new version.
+    assert flyte.Cache("auto", policies=_Pinned("abc")).version(f) != flyte.Cache("auto", policies=[_Pinned("abd")]).version(f)
+    with pytest.raises(TypeError, match="get_version"):
+        flyte.Cache("auto", policies=[object()])
+    # Flyte's behavior aliases, and max_age as an int of seconds or a timedelta only.
+    assert (flyte.Cache("on").behavior, flyte.Cache("OFF").behavior, flyte.Cache("enable").enabled) == ("auto", "disable", True)
+    with pytest.raises(ValueError, match="aliases"):
+        flyte.Cache("sometimes")  # type: ignore[arg-type]
+    assert flyte.Cache("auto", max_age=90).max_age == timedelta(seconds=90) and flyte.Cache("auto", max_age=0).max_age_seconds is None
+    with pytest.raises(TypeError, match="max_age"):
+        flyte.Cache("auto", max_age=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_age"):
+        flyte.Cache("auto", max_age=-1)

@@ -149,3 +149,20 @@ def test_run_outputs_shows_the_items_its_tasks_finish() -> None:
     assert done.stdout.strip() == "30"
     final = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("run runprogress.main:")][-1]
     assert "3001item" in final and "failed=30" in final, final  # 3,000 map items and the run's own call
+
+
+def test_a_new_version_override_runs_a_cached_map_again(tmp_path: Path) -> None:
+    log = tmp_path / "executed.log"
+    cache = {"DASK_FLYTE_DASK__CACHE__PATH": str(tmp_path / "store")}
+
+    def run(version: str) -> tuple[list[str], int]:
+        before = len(log.read_text().splitlines()) if log.exists() else 0
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **cache}
+        done = subprocess.run([sys.executable, str(PROGRAMS / "versioned_cache.py"), version, str(log)],
+                              capture_output=True, text=True, timeout=120, env=env, cwd=PROGRAMS)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1].split(","), len(log.read_text().splitlines()) - before
+
+    assert run("v1") == ([f"v1:{x}" for x in range(50)], 50)
+    assert run("v1") == ([f"v1:{x}" for x in range(50)], 0)  # same override: every item from the cache
+    assert run("v2") == ([f"v2:{x}" for x in range(50)], 50)  # a new override: every item runs again
