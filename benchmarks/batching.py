@@ -28,8 +28,9 @@ from distributed import Client, LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import flyte_dask as flyte  # noqa: E402
 from _common import Row, print_table, ten_ms, timed, trivial  # noqa: E402
+
+import flyte_dask as flyte  # noqa: E402
 
 env = flyte.TaskEnvironment(name="bench")
 TASKS = {trivial: env.task(trivial), ten_ms: env.task(ten_ms)}

@@ -18,8 +18,9 @@ from distributed import Client, LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import Row, print_table, ten_ms, timed, trivial  # noqa: E402
+
 import flyte_dask as flyte  # noqa: E402
-from _common import Row, ten_ms, timed, print_table, trivial  # noqa: E402
 
 env = flyte.TaskEnvironment(name="bench")
 trivial_task = env.task(trivial)

@@ -36,7 +36,8 @@ from distributed import Client
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import flyte_dask as flyte  # noqa: E402
-from flyte_dask import _client, errors  # noqa: E402
+from flyte_dask import errors
+from flyte_dask._internal import transport  # noqa: E402
 
 env = flyte.TaskEnvironment(name="faults_bench")
 
@@ -161,7 +162,7 @@ def main() -> None:
         detected: list[float] = []
 
         def kill_worker() -> None:
-            client = _client.current_client()
+            client = transport.current_client()
             assert client is not None
             before = set(client.scheduler_info()["workers"])
             os.kill(cluster.worker_pid(), signal.SIGKILL)

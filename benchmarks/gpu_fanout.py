@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import flyte_dask as flyte  # noqa: E402
 from _common import Row, print_table  # noqa: E402
+
+import flyte_dask as flyte  # noqa: E402
 
 env = flyte.TaskEnvironment(name="gpu_bench", resources=flyte.Resources(gpu=1))
 

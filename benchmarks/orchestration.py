@@ -33,8 +33,9 @@ from distributed import Client, LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import flyte_dask as flyte  # noqa: E402
 from _common import Row, print_table, timed, trivial  # noqa: E402
+
+import flyte_dask as flyte  # noqa: E402
 
 IO_SECONDS = 0.5
 env = flyte.TaskEnvironment(name="orch_bench")

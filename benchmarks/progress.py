@@ -22,9 +22,10 @@ from distributed import Client, LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import flyte_dask as flyte  # noqa: E402
-from flyte_dask._progress import Progress  # noqa: E402
 from _common import Row, print_table, timed, trivial  # noqa: E402
+
+import flyte_dask as flyte  # noqa: E402
+from flyte_dask._internal.controllers.progress import Progress  # noqa: E402
 
 trivial_task = flyte.TaskEnvironment(name="progress_bench").task(trivial)
 

@@ -6,22 +6,38 @@ is a Dask future tagged with the task's resources.
 
 import logging
 
-from . import errors
-from ._client import init, shutdown
-from ._config import init_from_config
-from ._context import group
-from ._deployment import Documentation, Image, PodTemplate, ReusePolicy, Secret, SecretRequest
-from ._environment import TaskEnvironment
-from ._limits import ClusterLimit
-from ._map import map
-from ._options import Backoff, Cache, CachePolicy, CacheRequest, RetryStrategy, Timeout, TimeoutRequest, VersionParameters
-from ._placement import UnsatisfiableResourcesError
-from ._resources import GPU, Device, DeviceClass, Resources
-from ._run import Run, RunOutputs, run, with_runcontext
-from ._runcontext import TaskContext, ctx, custom_context, get_custom_context
-from ._status import ClusterStatus, WorkerStatus, cluster_status
-from ._task import TaskTemplate
-from ._trace import trace
+from flyte_dask import errors
+from flyte_dask._config import init_from_config
+from flyte_dask._deployment import (
+    Documentation,
+    Image,
+    PodTemplate,
+    ReusePolicy,
+    Secret,
+    SecretRequest,
+)
+from flyte_dask._environment import TaskEnvironment
+from flyte_dask._internal.context import group
+from flyte_dask._internal.controllers.placement import UnsatisfiableResourcesError
+from flyte_dask._internal.transport import init, shutdown
+from flyte_dask._limits import ClusterLimit
+from flyte_dask._map import map
+from flyte_dask._options import (
+    Backoff,
+    Cache,
+    CachePolicy,
+    CacheRequest,
+    RetryStrategy,
+    Timeout,
+    TimeoutRequest,
+    VersionParameters,
+)
+from flyte_dask._resources import GPU, Device, DeviceClass, Resources
+from flyte_dask._run import Run, RunOutputs, run, with_runcontext
+from flyte_dask._runcontext import TaskContext, ctx, custom_context, get_custom_context
+from flyte_dask._status import ClusterStatus, WorkerStatus, cluster_status
+from flyte_dask._task import TaskTemplate
+from flyte_dask._trace import trace
 
 __version__ = "0.1.0"
 

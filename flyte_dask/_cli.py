@@ -20,15 +20,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ._client import init, performance_report
-from ._gpu import resources_flag
-from ._loader import load_script
-from ._nvml import visible_devices
-from ._run import run
-from ._status import cluster_status
-from ._store import store
-from ._task import TaskTemplate
-from ._typecheck import mismatch, type_name
+from flyte_dask._internal.nvml import visible_devices
+from flyte_dask._internal.runtime.gpu import resources_flag
+from flyte_dask._internal.runtime.store import store
+from flyte_dask._internal.transport import init, performance_report
+from flyte_dask._internal.typecheck import mismatch, type_name
+from flyte_dask._loader import load_script
+from flyte_dask._run import run
+from flyte_dask._status import cluster_status
+from flyte_dask._task import TaskTemplate
 
 
 def _parse_value(raw: str, annotation: Any) -> Any:

@@ -8,10 +8,9 @@ from typing import Any
 
 import dask
 import yaml
-from distributed import Client
 
-from ._client import DEFAULT_CONNECT_TIMEOUT, init
-from ._deployment import ignored
+from flyte_dask._deployment import ignored
+from flyte_dask._internal.transport import DEFAULT_CONNECT_TIMEOUT, Client, init
 
 CONFIG_ENV = "FLYTE_DASK_CONFIG"
 """The environment variable naming a config file when none is passed."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from ._deployment import (
+from flyte_dask._deployment import (
     _IMAGE_WHY,
     Image,
     PodTemplate,
@@ -15,8 +15,8 @@ from ._deployment import (
     SecretRequest,
     ignored,
 )
-from ._limits import ClusterLimit
-from ._options import (
+from flyte_dask._limits import ClusterLimit
+from flyte_dask._options import (
     CacheRequest,
     RetriesRequest,
     TimeoutRequest,
@@ -24,8 +24,8 @@ from ._options import (
     to_retries,
     to_timeout,
 )
-from ._resources import Resources
-from ._task import TaskOptions, TaskTemplate
+from flyte_dask._resources import Resources
+from flyte_dask._task import TaskOptions, TaskTemplate
 
 F = TypeVar("F", bound=Callable[..., Any])
 

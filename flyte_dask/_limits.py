@@ -13,12 +13,10 @@ exits, is interrupted or fails returns its leases at once.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 
-import dask
-from distributed import Client, Semaphore
+from flyte_dask._internal import transport
+from flyte_dask._internal.transport import Client, Semaphore
 
 
 @dataclass(frozen=True)
@@ -44,26 +42,4 @@ class ClusterLimit:
 
     def semaphore(self, client: Client) -> Semaphore:
         """This process's handle on the limit's Dask semaphore, for ``client``'s cluster."""
-        with _lock:
-            per_client = _semaphores.setdefault(client, {})
-            sem = per_client.get(self.name)
-            if sem is None:
-                sem = per_client[self.name] = self._register(client)
-            return sem
-
-    def _register(self, client: Client) -> Semaphore:
-        """Make the semaphore and register it with the scheduler under this limit's lease timeout.
-
-        Dask reads the timeout from its config when a semaphore is made (its refresh
-        interval) and first used (registration), so both happen here, under it.
-        """
-        settings = {} if self.lease_timeout is None else {"distributed.scheduler.locks.lease-timeout": f"{self.lease_timeout}s"}
-        with dask.config.set(settings):
-            sem = Semaphore(max_leases=self.max_concurrent, name=f"flyte-dask-limit-{self.name}", scheduler_rpc=client.scheduler, loop=client.loop)
-            if self.lease_timeout is not None and sem.acquire(timeout=0):  # registers it now, while the setting holds
-                sem.release()
-        return sem
-
-
-_lock = threading.Lock()
-_semaphores: weakref.WeakKeyDictionary[Client, dict[str, Semaphore]] = weakref.WeakKeyDictionary()
+        return transport.limit_semaphore(client, self.name, self.max_concurrent, self.lease_timeout)

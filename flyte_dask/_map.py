@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import _bridge
-from ._calls import Call, CallShape, Failure, FanOut
-from ._controller import current_controller
-from ._failures import user_frames
-from ._task import TaskTemplate
+from flyte_dask._internal import bridge as _bridge
+from flyte_dask._internal.calls import Call, CallShape, Failure, FanOut
+from flyte_dask._internal.controllers import current_controller
+from flyte_dask._internal.failures import user_frames
+from flyte_dask._task import TaskTemplate
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from distributed import Client, Future, span
-
-from . import _client
-from ._deployment import ignored
-from ._gpu import TELEMETRY_TOPIC
-from ._placement import placement, placement_async
-from ._progress import Progress, progress
-from ._runcontext import run_scope
-from ._summary import RunSummary, build
-from ._worker import ITEMS_TOPIC
-from ._task import TaskTemplate
+from flyte_dask._deployment import ignored
+from flyte_dask._internal import transport
+from flyte_dask._internal.context import run_span
+from flyte_dask._internal.controllers.placement import placement, placement_async
+from flyte_dask._internal.controllers.progress import Progress, progress
+from flyte_dask._internal.runtime.gpu import TELEMETRY_TOPIC
+from flyte_dask._internal.runtime.worker import ITEMS_TOPIC
+from flyte_dask._internal.transport import Client, Future
+from flyte_dask._runcontext import run_scope
+from flyte_dask._summary import RunSummary, build
+from flyte_dask._task import TaskTemplate
 
 _FOLLOW_SECONDS = 0.5
 """How often a run's progress bar asks the scheduler for the items its tasks finished."""
@@ -104,7 +104,7 @@ class Run:
         cannot see the process, the whole device's), ``seconds``. Read from the Dask
         scheduler's event log, which keeps the latest records per topic. Beyond Flyte 2.
         """
-        records = _client.events(self.future.client, TELEMETRY_TOPIC)
+        records = transport.events(self.future.client, TELEMETRY_TOPIC)
         return [record for _, record in records if self.span_id in record.get("span_ids", ())]
 
     def summary(self) -> RunSummary:
@@ -115,8 +115,8 @@ class Run:
         latest records per topic); ``print(run)`` shows it as a table. Beyond Flyte 2.
         """
         client = self.future.client
-        items = [record for _, record in _client.events(client, ITEMS_TOPIC) if self.span_id in record.get("span_ids", ())]
-        return build(self.name, _client.span_report(client, self.span_id), items, self.gpu_usage())
+        items = [record for _, record in transport.events(client, ITEMS_TOPIC) if self.span_id in record.get("span_ids", ())]
+        return build(self.name, transport.span_report(client, self.span_id), items, self.gpu_usage())
 
     def __str__(self) -> str:
         """The run's summary table once it is done (`summary`); its repr before."""
@@ -130,7 +130,7 @@ class Run:
         if watcher is not None:
             watcher.start()
         try:
-            return _as_outputs(self.task, _client.wait(self.future.client, self.future))
+            return _as_outputs(self.task, transport.wait(self.future.client, self.future))
         finally:
             if watcher is not None:  # the run's end (its future's done callback) stops the watcher
                 watcher.join(timeout=5)
@@ -143,7 +143,7 @@ class Run:
         try:
             while True:
                 finished = self._finished_event.wait(_FOLLOW_SECONDS)
-                records = [r for _, r in _client.events(self.future.client, ITEMS_TOPIC) if self.span_id in r.get("span_ids", ())]
+                records = [r for _, r in transport.events(self.future.client, ITEMS_TOPIC) if self.span_id in r.get("span_ids", ())]
                 done, bad = sum(r["items"] for r in records), sum(r["failed"] for r in records)
                 bar.update(done - counted, bad - failed)
                 counted, failed = done, bad
@@ -196,37 +196,37 @@ class _Runner:
         client = self._check(task, args, kwargs)
         where = placement(client, task.name, task.dask_resources)
         with self._scope(client, task) as (name, span_id, report):
-            future = _client.submit_call(client, task, args, kwargs, where)
-        return Run(task, name, future, _client.dashboard_link(client), span_id, report)
+            future = transport.submit_call(client, task, args, kwargs, where)
+        return Run(task, name, future, transport.dashboard_link(client), span_id, report)
 
     async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """The async form of `run`: waiting for workers and `ClusterLimit` leases never blocks the loop."""
         client = self._check(task, args, kwargs)
         where = await placement_async(client, task.name, task.dask_resources)
         with self._scope(client, task) as (name, span_id, report):
-            future = await _client.submit_call_async(client, task, args, kwargs, where)
-        return Run(task, name, future, _client.dashboard_link(client), span_id, report)
+            future = await transport.submit_call_async(client, task, args, kwargs, where)
+        return Run(task, name, future, transport.dashboard_link(client), span_id, report)
 
     @staticmethod
     def _check(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Client:
         if not isinstance(task, TaskTemplate):
             raise TypeError(f"run() takes a task defined with @env.task, not {type(task).__name__}")
         task.check_args(args, kwargs)
-        return _client.require_client()
+        return transport.require_client()
 
     @contextlib.contextmanager
     def _scope(self, client: Client, task: TaskTemplate[Any, Any]) -> Iterator[tuple[str, str, Any]]:
         """The run's name, span and report around its submission; its settings reach every nested call."""
         settings = self.settings
         name = settings.name or f"{task.name}-{uuid.uuid4().hex}"
-        report = _client.performance_report(client, settings.report) if settings.report else None
+        report = transport.performance_report(client, settings.report) if settings.report else None
         if report is not None:
             report.__enter__()
         scope = run_scope(
             run=name, mode=settings.mode or "remote", custom=settings.custom_context, env=settings.env_vars,
             disable_run_cache=settings.disable_cache or None,
         )
-        with scope, span(name) as span_id:
+        with scope, run_span(name) as span_id:
             yield name, span_id, report
 
 

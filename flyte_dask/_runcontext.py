@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import dask
 
-from ._context import current_worker_task, groups_of
+from flyte_dask._internal.context import current_worker_task, groups_of
 
 ANNOTATION = "flyte"
 """The Dask annotation holding the run context: ``{"run", "mode", "custom", "env"}``."""

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dask
-from distributed import Client
 
-from . import _client
-from ._cluster import dask_cuda_installed
-from ._gpu import can_receive_cuda
-from ._nvml import GPUDevice, probe
-from ._resources import GPU_RESOURCE
+from flyte_dask._internal import transport
+from flyte_dask._internal.nvml import GPUDevice, probe
+from flyte_dask._internal.runtime.gpu import can_receive_cuda
+from flyte_dask._internal.transport import Client
+from flyte_dask._internal.transport.cluster import dask_cuda_installed
+from flyte_dask._resources import GPU_RESOURCE
 
 _PACKAGES = ("dask", "distributed", "cloudpickle", "dask-cuda", "cupy", "nvidia-ml-py")
 _MUST_MATCH = ("python", "dask", "distributed", "cloudpickle", "msgpack", "tornado")
@@ -117,15 +117,15 @@ def cluster_status(address: str | Client | None = None, *, timeout: float = 10.0
         )
     client = address if isinstance(address, Client) else None
     if client is None and address is None:
-        client = _client.current_client()
+        client = transport.current_client()
         address = dask.config.get("scheduler-address", None) if client is None else None
     if client is None and address is None:
         return ClusterStatus(versions, gpus, problems=problems)
     own = client is None
     try:
         if client is None:
-            client = _client.connect(address, timeout)
-        report = _client.cluster_report(client)
+            client = transport.connect(address, timeout)
+        report = transport.cluster_report(client)
     except ConnectionError as exc:
         return ClusterStatus(versions, gpus, address=str(address), error=str(exc), problems=problems)
     finally:

@@ -19,10 +19,12 @@ from typing import Any, Generic, ParamSpec, TypeVar
 import cloudpickle
 from dask.base import tokenize
 
-from ._context import group_token
-from ._controller import current_controller
-from ._limits import ClusterLimit
-from ._options import (
+from flyte_dask._internal.context import group_token
+from flyte_dask._internal.controllers import current_controller
+from flyte_dask._internal.shipping import dumps, ship_by_value
+from flyte_dask._internal.typecheck import CallChecker, resolved_hints
+from flyte_dask._limits import ClusterLimit
+from flyte_dask._options import (
     Cache,
     CacheRequest,
     RetriesRequest,
@@ -33,11 +35,9 @@ from ._options import (
     to_retries,
     to_timeout,
 )
-from ._resources import Resources
-from ._runcontext import run_context
-from ._shipping import dumps, ship_by_value
-from ._trace import refuse_in_trace
-from ._typecheck import CallChecker, resolved_hints
+from flyte_dask._resources import Resources
+from flyte_dask._runcontext import run_context
+from flyte_dask._trace import refuse_in_trace
 
 P = ParamSpec("P")
 R = TypeVar("R")

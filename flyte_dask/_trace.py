@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import dask
 
-from ._context import current_worker_task
-from .errors import TraceDoesNotAllowNestedTasksError
+from flyte_dask._internal.context import current_worker_task
+from flyte_dask.errors import TraceDoesNotAllowNestedTasksError
 
 TRACE_TOPIC = "flyte-dask.trace"
 """The scheduler event topic trace calls are logged under."""

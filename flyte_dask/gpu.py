@@ -9,15 +9,7 @@
 - `TELEMETRY_TOPIC`: the Dask event topic of per-task GPU telemetry (`Run.gpu_usage`).
 """
 
-from ._gpu import (
-    TELEMETRY_TOPIC,
-    GPUResources,
-    gpu_resources,
-    own_gpu_resources,
-    resources_flag,
-    to_host,
-)
-from ._nvml import (
+from flyte_dask._internal.nvml import (
     GPUDevice,
     GPUProbe,
     NVMLProbe,
@@ -25,6 +17,14 @@ from ._nvml import (
     probe,
     set_probe,
     visible_devices,
+)
+from flyte_dask._internal.runtime.gpu import (
+    TELEMETRY_TOPIC,
+    GPUResources,
+    gpu_resources,
+    own_gpu_resources,
+    resources_flag,
+    to_host,
 )
 
 __all__ = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._gpu import own_gpu_resources
+from flyte_dask._internal.runtime.gpu import own_gpu_resources
 
 
 def dask_setup(worker: Any) -> None:

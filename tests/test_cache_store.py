@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import flyte_dask as flyte
-from flyte_dask._store import Store
+from flyte_dask._internal.runtime.store import Store
 
 PROGRAMS = Path(__file__).parent / "flyte2"
 ROOT = Path(__file__).parent.parent

@@ -12,8 +12,8 @@ import pytest
 from distributed import Client, LocalCluster
 
 import flyte_dask as flyte
+from flyte_dask._internal.transport.cluster import add_workers
 from tests.conftest import DaskProcesses
-from flyte_dask._cluster import add_workers
 
 env = flyte.TaskEnvironment(name="elastic")
 gpu_env = flyte.TaskEnvironment(name="elastic_gpu", resources=flyte.Resources(gpu=1))

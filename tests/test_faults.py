@@ -18,8 +18,7 @@ import pytest
 
 import flyte_dask as flyte
 from flyte_dask import errors
-
-from flyte_dask import _client
+from flyte_dask._internal import transport
 
 from .conftest import DaskProcesses, eventually
 
@@ -103,9 +102,9 @@ def test_losing_the_scheduler_ends_in_a_bounded_runtime_system_error(own_cluster
 
 def test_a_call_after_the_scheduler_died_fails_at_once(own_cluster: DaskProcesses) -> None:
     assert slow(1) == 1
-    client = _client.current_client()
+    client = transport.current_client()
     os.kill(own_cluster.procs[0].pid, signal.SIGKILL)
-    assert eventually(lambda: client is not None and _client.scheduler_gone(client))  # the client's own loop notices
+    assert eventually(lambda: client is not None and transport.scheduler_gone(client))  # the client's own loop notices
     started = time.monotonic()
     with pytest.raises(errors.RuntimeSystemError, match="lost the Dask scheduler"):
         slow(2)

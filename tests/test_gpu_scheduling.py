@@ -22,8 +22,8 @@ import pytest
 from distributed import Client, LocalCluster, get_worker
 
 import flyte_dask as flyte
-from flyte_dask._cluster import add_workers, start_local_cluster
-from flyte_dask.gpu import GPUDevice, GPUResources, ProbePlugin, set_probe, probe
+from flyte_dask._internal.transport.cluster import add_workers, start_local_cluster
+from flyte_dask.gpu import GPUDevice, GPUResources, ProbePlugin, probe, set_probe
 
 from .conftest import max_overlap
 

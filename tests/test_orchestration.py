@@ -20,9 +20,9 @@ from dask.utils import key_split
 from distributed import Client, LocalCluster, get_client, get_task_stream, get_worker
 
 import flyte_dask as flyte
-from flyte_dask._cluster import add_workers
+from flyte_dask._internal.runtime.orchestration import ResourceReleasePlugin
+from flyte_dask._internal.transport.cluster import add_workers
 from flyte_dask._loader import load_script
-from flyte_dask._orchestration import ResourceReleasePlugin
 
 from .conftest import SEEDS, DaskProcesses, eventually, max_overlap
 from .test_calls import stamped as io_call

@@ -8,7 +8,14 @@ import pytest
 from distributed import Client, LocalCluster
 
 import flyte_dask as flyte
-from flyte_dask.gpu import GPUDevice, gpu_resources, probe, resources_flag, set_probe, to_host
+from flyte_dask.gpu import (
+    GPUDevice,
+    gpu_resources,
+    probe,
+    resources_flag,
+    set_probe,
+    to_host,
+)
 
 from .test_gpu_scheduling import FakeProbe
 

@@ -12,8 +12,8 @@ import pytest
 from distributed import Client, Event, LocalCluster
 
 import flyte_dask as flyte
-from flyte_dask._cluster import add_workers
-from flyte_dask._gpu import can_receive_cuda
+from flyte_dask._internal.runtime.gpu import can_receive_cuda
+from flyte_dask._internal.transport.cluster import add_workers
 from flyte_dask._status import _problems
 from flyte_dask.gpu import ProbePlugin
 

@@ -1,7 +1,9 @@
 """A run whose tasks fan out: run(...).outputs() shows one bar of the items its tasks finish."""
 
 import time
+
 import flyte_dask as flyte
+
 env = flyte.TaskEnvironment(name="runprogress")
 @env.task
 def step(x: int) -> int:

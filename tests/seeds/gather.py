@@ -1,5 +1,6 @@
 # Seed: "Async parallel execution with asyncio.gather", verbatim but for the import.
 import asyncio
+
 import flyte_dask as flyte
 
 env = flyte.TaskEnvironment(name="my_env")

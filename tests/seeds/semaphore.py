@@ -1,6 +1,7 @@
 # Seeds: "Concurrency control with semaphore" and "Error handling with asyncio.gather",
 # verbatim but for the import and the env line the seed leaves to the earlier example.
 import asyncio
+
 import flyte_dask as flyte
 
 env = flyte.TaskEnvironment(name="my_env")

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from ._resources import normalize_model
+from flyte_dask._resources import normalize_model
 
 
 @dataclass(frozen=True)

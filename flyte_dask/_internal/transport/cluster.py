@@ -21,9 +21,9 @@ from typing import Any
 
 from distributed import LocalCluster, Nanny, SpecCluster
 
-from ._nvml import probe
+from flyte_dask._internal.nvml import probe
 
-EMBEDDED_PRELOAD = "flyte_dask._embedded_worker"
+EMBEDDED_PRELOAD = "flyte_dask._internal.runtime.embedded_worker"
 """Preloaded by the embedded cluster's workers: they leave Ctrl-C to the driver."""
 
 GPU_THREADS = 4

@@ -19,7 +19,7 @@ from typing import Any
 import dask
 from dask.utils import parse_timedelta
 
-from ._context import current_worker_task
+from flyte_dask._internal.context import current_worker_task
 
 dask.config.update_defaults({"flyte-dask": {"progress": "auto", "progress-delay": "0.5s", "progress-min-calls": 64}})
 

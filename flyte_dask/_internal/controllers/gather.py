@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dask
-from distributed import Client
 
-from . import _client
-from ._batching import Batcher, Item
-from ._calls import WHOLE_CALLS, Failure, TaskSpec
-from ._context import groups_of
-from ._failures import user_frames
-from ._placement import placement_async
-from ._progress import gather_progress
+from flyte_dask._internal import transport
+from flyte_dask._internal.calls import WHOLE_CALLS, Failure, TaskSpec
+from flyte_dask._internal.context import groups_of
+from flyte_dask._internal.controllers.batching import Batcher, Item
+from flyte_dask._internal.controllers.placement import placement_async
+from flyte_dask._internal.controllers.progress import gather_progress
+from flyte_dask._internal.failures import user_frames
+from flyte_dask._internal.transport import Client
 
 
 @dataclass
@@ -127,8 +127,8 @@ async def _run_single(group: _Group, call: _Call) -> None:
 
 async def _submit_and_wait(group: _Group, call: _Call) -> Any:
     where = await placement_async(group.client, group.task.name, group.task.dask_resources)
-    future = await _client.submit_call_async(group.client, group.task, call.args, call.kwargs, where)
-    return await _client.result_async(group.client, future)
+    future = await transport.submit_call_async(group.client, group.task, call.args, call.kwargs, where)
+    return await transport.result_async(group.client, future)
 
 
 async def _run_batched(group: _Group) -> None:

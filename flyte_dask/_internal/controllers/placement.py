@@ -22,10 +22,15 @@ from typing import Any
 
 import dask
 from dask.utils import parse_timedelta
-from distributed import Client
 
-from ._client import ClusterView, cluster_view, cluster_view_async, on_client_loop
-from ._resources import GPU_RESOURCE
+from flyte_dask._internal.transport import (
+    Client,
+    ClusterView,
+    cluster_view,
+    cluster_view_async,
+    on_client_loop,
+)
+from flyte_dask._resources import GPU_RESOURCE
 
 dask.config.update_defaults({"flyte-dask": {"resources-timeout": "30s"}})
 

@@ -24,8 +24,8 @@ import dask
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from ._nvml import GPUDevice, probe, visible_devices
-from ._resources import GPU_RESOURCE, model_resource
+from flyte_dask._internal.nvml import GPUDevice, probe, visible_devices
+from flyte_dask._resources import GPU_RESOURCE, model_resource
 
 TELEMETRY_TOPIC = "flyte-dask-gpu"
 """The Dask event topic GPU task telemetry is logged under (``client.get_events(TELEMETRY_TOPIC)``)."""

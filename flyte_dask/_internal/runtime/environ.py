@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextvars
 import os
 import threading
-from types import MappingProxyType
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from types import MappingProxyType
 
 _overlay: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("flyte_dask_env_vars", default=MappingProxyType({}))
 _install_lock = threading.Lock()

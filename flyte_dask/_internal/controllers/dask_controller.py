@@ -7,16 +7,17 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import dask
-from distributed import Client
 
-from . import _client, _gather
-from ._bridge import running_loop
-from ._batching import Batcher, Item, setting
-from ._calls import Failure, FanOut, TaskSpec
-from ._context import current_worker_task, group, groups_of
-from ._placement import placement
-from ._progress import progress
-from .errors import SyncTaskCallInAsyncContextError
+from flyte_dask._internal import transport
+from flyte_dask._internal.bridge import running_loop
+from flyte_dask._internal.calls import Failure, FanOut, TaskSpec
+from flyte_dask._internal.context import current_worker_task, group, groups_of
+from flyte_dask._internal.controllers import gather as _gather
+from flyte_dask._internal.controllers.batching import Batcher, Item, setting
+from flyte_dask._internal.controllers.placement import placement
+from flyte_dask._internal.controllers.progress import progress
+from flyte_dask._internal.transport import Client
+from flyte_dask.errors import SyncTaskCallInAsyncContextError
 
 
 class DaskController:
@@ -35,7 +36,7 @@ class DaskController:
         _refuse_blocking(f"Sync task '{task.name}' was called", f"`await {name}.aio(...)`")
         task.check_args(args, kwargs)
         where = placement(self.client, task.name, task.dask_resources)
-        return _client.wait(self.client, _client.submit_call(self.client, task, args, kwargs, where))
+        return transport.wait(self.client, transport.submit_call(self.client, task, args, kwargs, where))
 
     def call_async(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         """Check the call now; the returned coroutine submits it with the calls of the same loop tick."""
@@ -43,7 +44,7 @@ class DaskController:
         return self._gathered(task, args, kwargs)
 
     async def _gathered(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        _client.orchestrate_if_on_worker()
+        transport.orchestrate_if_on_worker()
         future, group = _gather.batcher().add(self.client, task, args, kwargs)
         try:
             return await future
@@ -61,7 +62,7 @@ class DaskController:
         if fan_out.blocking:  # checked before anything is submitted; an async caller's checks wait in its stream
             _refuse_blocking(f"flyte.map of {task.name} was called", "`async for r in flyte.map.aio(...)`")
             placement(self.client, task.name, task.dask_resources)
-        _client.orchestrate_if_on_worker()  # here, in the caller's thread: the stream may be stepped on another
+        transport.orchestrate_if_on_worker()  # here, in the caller's thread: the stream may be stepped on another
         with group(f"{task.name}_{fan_out.group_name or 'map'}"):
             annotations = dask.get_annotations()
         source = _MapSource(fan_out.items, fan_out.check, max(setting("max-buffered-items"), fan_out.concurrency))

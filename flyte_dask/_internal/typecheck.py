@@ -16,7 +16,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from .errors import RuntimeDataValidationError
+from flyte_dask.errors import RuntimeDataValidationError
 
 _NO_CHECK = (Any, inspect.Parameter.empty, typing.TypeVar)
 

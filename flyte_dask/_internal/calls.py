@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from tblib import Traceback
 
-from ._options import RetryStrategy, Timeout
+from flyte_dask._options import RetryStrategy, Timeout
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 

@@ -29,7 +29,7 @@ import cloudpickle
 import dask
 import fsspec
 
-from ._shipping import dumps
+from flyte_dask._internal.shipping import dumps
 
 dask.config.update_defaults({"flyte-dask": {"cache": {"path": "~/.cache/flyte-dask"}}})
 

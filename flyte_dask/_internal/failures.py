@@ -24,7 +24,7 @@ from typing import Any
 
 import dask
 
-from . import errors
+from flyte_dask import errors
 
 dask.config.update_defaults({"flyte-dask": {"full-tracebacks": False}})
 
@@ -182,7 +182,7 @@ def _internal_dirs() -> tuple[str, ...]:
     import distributed
     import tornado
 
-    modules = (sys.modules[__package__ or "flyte_dask"], dask, distributed, tornado, asyncio, concurrent.futures)
+    modules = (sys.modules[(__package__ or "flyte_dask").split(".")[0]], dask, distributed, tornado, asyncio, concurrent.futures)
     dirs = tuple(os.path.dirname(os.path.abspath(m.__file__ or "")) + os.sep for m in modules)
     return dirs + (os.path.abspath(functools.__file__), os.path.abspath(types.__file__))
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import functools
 import ctypes
+import functools
 import threading
 import time
 import types
@@ -27,16 +27,18 @@ from distributed import get_worker
 from distributed.protocol.pickle import dumps as pickle_dumps
 from distributed.worker_state_machine import SecedeEvent
 
-from . import _bridge, _gpu, errors
-from ._calls import BatchResult, Call, CallShape, Failure, TaskSpec
-from ._cancellation import run_cancellable
-from ._context import worker_task_scope
-from ._environ import call_env
-from ._failures import as_flyte_error
-from ._quiet import quiet_compute_failures
-from ._runcontext import run_env, task_run_scope
-from ._shipping import Shipped, dumps, shipped, unshipped
-from ._store import store
+from flyte_dask import errors
+from flyte_dask._internal import bridge as _bridge
+from flyte_dask._internal.calls import BatchResult, Call, CallShape, Failure, TaskSpec
+from flyte_dask._internal.context import worker_task_scope
+from flyte_dask._internal.failures import as_flyte_error
+from flyte_dask._internal.quiet import quiet_compute_failures
+from flyte_dask._internal.runtime import gpu as _gpu
+from flyte_dask._internal.runtime.cancellation import run_cancellable
+from flyte_dask._internal.runtime.environ import call_env
+from flyte_dask._internal.runtime.store import store
+from flyte_dask._internal.shipping import Shipped, dumps, shipped, unshipped
+from flyte_dask._runcontext import run_env, task_run_scope
 
 dask.config.update_defaults({"flyte-dask": {"worker": {"max-async-calls": 10_000}}})
 

@@ -11,14 +11,14 @@ import contextvars
 import hashlib
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import dask
 from distributed import secede, span
 
-from ._orchestration import release_resources
+from flyte_dask._internal.runtime.orchestration import release_resources
 
 
 @dataclass
@@ -112,3 +112,8 @@ def group_token() -> str:
 def groups_of(annotations: dict[str, Any]) -> tuple[str, ...]:
     """The names of the groups (spans) that ``annotations`` place work in, outermost first."""
     return tuple(annotations.get("span", {}).get("name", ()))
+
+
+def run_span(name: str) -> AbstractContextManager[str]:
+    """The Dask span of one run (its id): the root of the run's groups on the dashboard and in `Run.summary`."""
+    return span(name)

@@ -17,16 +17,21 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import dask
-from distributed import Client, Future
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
-from . import _client
-from ._calls import BatchResult, CallShape, Failure, TaskSpec
-from ._failures import note_cancelled, note_finished, note_running, restate
-from ._placement import FRESH_SECONDS, Slots, slots
-from ._progress import Progress
-from ._shipping import unshipped
+from flyte_dask._internal import transport
+from flyte_dask._internal.calls import BatchResult, CallShape, Failure, TaskSpec
+from flyte_dask._internal.controllers.placement import FRESH_SECONDS, Slots, slots
+from flyte_dask._internal.controllers.progress import Progress
+from flyte_dask._internal.failures import (
+    note_cancelled,
+    note_finished,
+    note_running,
+    restate,
+)
+from flyte_dask._internal.shipping import unshipped
+from flyte_dask._internal.transport import Client, Future
 
 _CONFIG = "flyte-dask.map"
 dask.config.update_defaults(
@@ -134,7 +139,7 @@ class Batcher:
         """Read the cluster once, before the first submission, without blocking the consumer's loop
         (a request no worker meets yet waits here for workers to join)."""
         self.slots = await slots(self.client, self.task.name, self.task.dask_resources, self.task.is_async)
-        self.threads = (await _client.cluster_view_async(self.client, FRESH_SECONDS)).threads
+        self.threads = (await transport.cluster_view_async(self.client, FRESH_SECONDS)).threads
         # With a known length, at least four batches per thread, so every thread gets work.
         self.spread = math.ceil(self.length / (4 * self.threads)) if self.length else 0
         self.planned = True
@@ -180,7 +185,7 @@ class Batcher:
             self.inflight_items -= len(items)
             run: list[Item] = []
             for index, item in items:
-                error = _client.unpicklable_argument(f"{self.task.name} ({self.item_name} {index})", *self.shape.call(item))
+                error = transport.unpicklable_argument(f"{self.task.name} ({self.item_name} {index})", *self.shape.call(item))
                 if error is None:
                     run.append((index, item))
                     continue
@@ -253,7 +258,7 @@ class Batcher:
             picks.append(address)
         with dask.annotate(**self.annotations):
             try:
-                futures = _client.submit_batches(self.client, self.task, self.shape, columns, where, self.concurrency)
+                futures = transport.submit_batches(self.client, self.task, self.shape, columns, where, self.concurrency)
             except Exception:
                 for address in picks:
                     if address is not None:
@@ -276,7 +281,7 @@ class Batcher:
             return
         while not self.source.exhausted and len(self.inflight) + self.leases < self._task_limit():
             idle = not self.inflight and not self.leases
-            if not await _client.acquire_lease(self.client, self.semaphore, timeout=None if idle else 0):
+            if not await transport.acquire_lease(self.client, self.semaphore, timeout=None if idle else 0):
                 return
             self.leases += 1
 
@@ -301,7 +306,7 @@ class Batcher:
                 return []
             await asyncio.sleep(interval)
             interval = min(2 * interval, high)
-            if _client.scheduler_gone(self.client) or time.monotonic() - checked > _client.scheduler_check_interval():
+            if transport.scheduler_gone(self.client) or time.monotonic() - checked > transport.scheduler_check_interval():
                 await self._ensure_scheduler()
                 checked = time.monotonic()
         return done
@@ -309,15 +314,15 @@ class Batcher:
     async def _ensure_scheduler(self) -> None:
         """Raise `errors.RuntimeSystemError` saying how far the work got if the scheduler is lost."""
         what = f"{self.length or 'the'} {self.item_name}s of {self.task.name}" if self.length else f"the {self.item_name}s of {self.task.name}"
-        await _client.ensure_scheduler(self.client, what, self.done_items, self.length or None)
+        await transport.ensure_scheduler(self.client, what, self.done_items, self.length or None)
 
     async def _collect(self, finished: list[Future]) -> None:
-        if _client.scheduler_gone(self.client):  # Dask cancelled every future: say so once, not per item
+        if transport.scheduler_gone(self.client):  # Dask cancelled every future: say so once, not per item
             await self._ensure_scheduler()
         ok = [f for f in finished if f.status == "finished"]
         results = await self._results(ok)
         if self.semaphore is not None:
-            await _client.release_leases(self.client, self.semaphore, len(finished))
+            await transport.release_leases(self.client, self.semaphore, len(finished))
         for future, result in zip(ok, results):
             start, _ = self._forget(future)
             self._observe(result)
@@ -326,7 +331,7 @@ class Batcher:
             if future in self.inflight:  # erred, cancelled or lost as a whole (e.g. KilledWorker)
                 items = self.batch_items[future]
                 start, count = self._forget(future)
-                error = await _client.failure(self.client, future)
+                error = await transport.failure(self.client, future)
                 if isinstance(error, KilledWorker) and count > 1:
                     self.retry.extend(_pieces(items))  # run again in smaller batches: only a poison item fails in the end
                     continue
@@ -343,19 +348,19 @@ class Batcher:
         if not ok:
             return []
         try:
-            return [unshipped(r) for r in await _client.gather(self.client, ok)]
+            return [unshipped(r) for r in await transport.gather(self.client, ok)]
         except (Exception, FutureCancelledError):
-            if _client.scheduler_gone(self.client):
+            if transport.scheduler_gone(self.client):
                 await self._ensure_scheduler()
         results = []
         for future in ok:
             try:
-                results.append(unshipped((await _client.gather(self.client, [future]))[0]))
+                results.append(unshipped((await transport.gather(self.client, [future]))[0]))
             except (Exception, FutureCancelledError):
-                if _client.scheduler_gone(self.client):
+                if transport.scheduler_gone(self.client):
                     await self._ensure_scheduler()
                 start, _ = self.inflight[future]
-                results.append(await _client.picklable_result(self.client, future, self.task, start, self.item_name))
+                results.append(await transport.picklable_result(self.client, future, self.task, start, self.item_name))
         return results
 
     def _forget(self, future: Future) -> tuple[int, int]:
@@ -374,14 +379,14 @@ class Batcher:
 
         Returns False once every item is pulled and every result handed to the sink.
         """
-        if _client.scheduler_gone(self.client):
+        if transport.scheduler_gone(self.client):
             await self._ensure_scheduler()
         if not self.planned:
             await self._plan()
         await self._take_leases()
         self._refill()
         if self.source.exhausted and self.leases and self.semaphore is not None:
-            await _client.release_leases(self.client, self.semaphore, self.leases)
+            await transport.release_leases(self.client, self.semaphore, self.leases)
             self.leases = 0
         if not self.inflight:
             return bool(self.retry or self.suspects) or not self.source.exhausted
@@ -404,9 +409,9 @@ class Batcher:
                 items += self._forget(future)[1]
         if items and note:
             note_cancelled(self.summary(items))
-        await _client.cancel(self.client, futures)
+        await transport.cancel(self.client, futures)
         if self.semaphore is not None:
-            await _client.release_leases(self.client, self.semaphore, len(futures))
+            await transport.release_leases(self.client, self.semaphore, len(futures))
 
     async def close(self) -> None:
         """Cancel what is still in flight and return every lease held."""
@@ -417,7 +422,7 @@ class Batcher:
         if inflight:
             await self.cancel(inflight, note=False)
         if self.semaphore is not None:
-            await _client.release_leases(self.client, self.semaphore, self.leases)
+            await transport.release_leases(self.client, self.semaphore, self.leases)
         self.leases = 0
         if self.progress is not None:
             self.progress.close()

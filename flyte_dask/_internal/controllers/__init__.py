@@ -5,6 +5,12 @@ of the place the call is made from and hands it the call, as flyte-sdk's
 ``_internal/controllers`` separate a task from how it runs. `LocalController` runs
 calls as plain Python (outside any run or `init`); `DaskController` makes each call a
 Dask future (after `init`, and inside tasks running on workers).
+
+controllers: the caller's side of a call, on the driver or in a task that calls tasks.
+Here: the seam, `dask_controller`, `gather` (calls of one loop tick), `batching` (the
+core shared by maps and gathers), `placement` (where work may run), `progress` (bars).
+May import: `transport`, `runtime` and the shared `_internal` modules; the public
+modules import it, never the other way round.
 """
 
 from __future__ import annotations
@@ -13,9 +19,8 @@ import inspect
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Protocol
 
-from . import _client
-from ._calls import Failure, FanOut, TaskSpec
-from ._dask_controller import DaskController
+from flyte_dask._internal import transport
+from flyte_dask._internal.calls import Failure, FanOut, TaskSpec
 
 
 class Controller(Protocol):
@@ -60,5 +65,11 @@ _LOCAL = LocalController()
 
 def current_controller() -> Controller:
     """The controller for calls made here: Dask's after `init` or on a worker, else plain Python."""
-    client = _client.current_client()
-    return _LOCAL if client is None else DaskController(client)
+    client = transport.current_client()
+    if client is None:
+        return _LOCAL
+    from flyte_dask._internal.controllers.dask_controller import (
+        DaskController,  # lazy: the seam loads no engine
+    )
+
+    return DaskController(client)

@@ -1,0 +1,154 @@
+"""Waiting on Dask futures from any thread or event loop, and their failures as Flyte's error classes.
+
+Async code awaits futures by running the client's asynchronous API on the client's loop
+through `bridge`, so any event loop can await Dask futures without blocking the
+client, and the client's loop never runs user code. Every wait checks on the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from distributed import Client, Future
+from distributed.client import FutureCancelledError
+from distributed.scheduler import KilledWorker
+
+from flyte_dask import errors
+from flyte_dask._internal import bridge as _bridge
+from flyte_dask._internal.context import current_worker_task
+from flyte_dask._internal.failures import (
+    as_flyte_error,
+    note_cancelled,
+    user_frames,
+)
+from flyte_dask._internal.shipping import unshipped
+from flyte_dask._internal.transport.health import (
+    _client_loop,
+    _task_of,
+    ensure_scheduler,
+    lost_scheduler,
+    scheduler_check_interval,
+    scheduler_gone,
+)
+
+
+def orchestrate_if_on_worker() -> None:
+    """Before a task waits on a call it made, give up its thread slot and resources (see `WorkerTask`)."""
+    state = current_worker_task()
+    if state is not None:
+        state.orchestrate()
+
+
+def wait(client: Client, future: Future) -> Any:
+    """Block until ``future`` is done and return its value, raising the task's own exception (as Flyte's class)."""
+    orchestrate_if_on_worker()
+    try:
+        return unshipped(_bridge.wait_on(_client_loop(client), _outcome(client, future)))
+    except Exception as exc:
+        error = exc
+    except BaseException:  # Ctrl-C: the call stops on the cluster too
+        _cancel_interrupted(client, future)
+        raise
+    raise user_frames(error)
+
+
+def _cancel_interrupted(client: Client, future: Future) -> None:
+    if not future.done() and not scheduler_gone(client):
+        future.cancel()
+        note_cancelled(f"cancelled the running call of {_task_of(future)}")
+
+
+async def _outcome(client: Client, future: Future) -> Any:
+    """The value of ``future``, or its failure as the error a caller should see (`explain`).
+
+    While it waits, it checks every ``flyte-dask.scheduler-check`` seconds that the
+    scheduler is still there (`ensure_scheduler`), so a lost or hung scheduler ends the
+    wait with `errors.RuntimeSystemError` instead of holding it forever.
+    """
+    ended = asyncio.ensure_future(_ended(future))
+    try:
+        while not (await asyncio.wait({ended}, timeout=scheduler_check_interval()))[0]:
+            await ensure_scheduler(client, f"a call of {_task_of(future)}")
+    except BaseException:
+        ended.cancel()
+        raise
+    try:
+        return await client.gather(future, asynchronous=True)
+    except (Exception, FutureCancelledError) as exc:
+        error = exc
+    if isinstance(error, FutureCancelledError) and scheduler_gone(client):
+        raise lost_scheduler(client, f"a call of {_task_of(future)}")
+    raise await explain(client, error)
+
+
+async def _ended(future: Future) -> None:
+    """Until ``future`` is done, on the caller's loop (a cancelled wait leaves nothing of Dask's behind)."""
+    loop = asyncio.get_running_loop()
+    ended = loop.create_future()
+
+    def settle() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    def mark(_: Future) -> None:  # Dask calls it from a thread of its own
+        loop.call_soon_threadsafe(settle)
+
+    future.add_done_callback(mark)
+    await ended
+
+
+async def explain(client: Client, error: BaseException) -> BaseException:
+    """A Dask task's failure as Flyte's error class (see `flyte_dask.errors`); runs on the client's loop.
+
+    The worker already made a task's own exception Flyte's; here Dask's ``KilledWorker``
+    becomes `errors.RuntimeSystemError`, or `errors.OOMError` when the scheduler's event
+    log says the nanny restarted that worker for memory.
+    """
+    if not isinstance(error, KilledWorker):
+        return error
+    address = getattr(error.last_worker, "address", None)
+    try:
+        restarts = await client.scheduler.events(topic="worker-restart-memory")
+    except Exception:  # the scheduler is gone too: what we know is enough
+        restarts = []
+    oom = [event for _, event in restarts if event.get("worker") == address]
+    if oom:
+        why = f"The worker was restarted for exceeding its memory limit (it used {oom[-1].get('rss', 0) / 2**20:.0f} MiB)."
+        return as_flyte_error(error, errors.OOMError, code="OOMError", message=f"{error} {why}", worker=address)
+    return as_flyte_error(error, errors.RuntimeSystemError, message=str(error), worker=address)
+
+
+async def gather(client: Client, futures: list[Future]) -> list[Any]:
+    """Await the results of finished Dask ``futures`` from any event loop."""
+    return await _bridge.await_on(_client_loop(client), client.gather(futures, asynchronous=True))  # type: ignore[no-any-return]
+
+
+async def failure(client: Client, future: Future) -> BaseException:
+    """Why ``future`` (erred, cancelled or lost as a whole) has no value, as a caller should see it."""
+
+    async def why() -> BaseException:
+        try:
+            await client.gather(future, asynchronous=True)
+        except BaseException as exc:
+            return await explain(client, exc)
+        return RuntimeError(f"{future.key} ended in state {future.status}")
+
+    return await _bridge.await_on(_client_loop(client), why())
+
+
+async def cancel(client: Client, futures: list[Future]) -> None:
+    """Cancel ``futures`` on the cluster, from any event loop (nothing to do once the scheduler is gone)."""
+    if futures and not scheduler_gone(client):
+        await _bridge.await_on(_client_loop(client), client.cancel(futures, asynchronous=True))
+
+
+async def result_async(client: Client, future: Future) -> Any:
+    """Await one Dask future from any event loop; cancelling the await cancels the future."""
+    orchestrate_if_on_worker()
+    try:
+        return unshipped(await _bridge.await_on(_client_loop(client), _outcome(client, future)))
+    except BaseException:
+        _cancel_interrupted(client, future)
+        raise
+
