@@ -61,4 +61,6 @@ def print_table(rows: list[Row], title: str) -> None:
             print(f"{row.workload:<{width}}{row.system:<34}{'-':>10}{'-':>14}{'-':>14}  {row.note}")
             continue
         ratio = f"{row.seconds / row.baseline:.2f}x" if row.baseline else "baseline"
-        print(f"{row.workload:<{width}}{row.system:<34}{row.seconds:>10.3f}{row.items_per_second:>14,.0f}{ratio:>14}  {row.note}")
+        print(
+            f"{row.workload:<{width}}{row.system:<34}{row.seconds:>10.3f}{row.items_per_second:>14,.0f}{ratio:>14}  {row.note}"
+        )

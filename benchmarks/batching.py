@@ -28,9 +28,9 @@ from distributed import Client, LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Row, print_table, ten_ms, timed, trivial  # noqa: E402
+from _common import Row, print_table, ten_ms, timed, trivial
 
-import flyte_dask as flyte  # noqa: E402
+import flyte_dask as flyte
 
 env = flyte.TaskEnvironment(name="bench")
 TASKS = {trivial: env.task(trivial), ten_ms: env.task(ten_ms)}
@@ -85,7 +85,16 @@ def measure(client: Client, fn: Callable[[int], int], n: int, label: str, args: 
         rows.append(Row(label, "raw Dask client.map + gather", n, raw_s))
         rows.append(Row(label, "flyte_dask.map batch_size=1", n, one_s, base))
     else:
-        rows.append(Row(label, "raw Dask client.map + gather", n, float("nan"), None, f"skipped above --raw-max {args.raw_max:,}"))
+        rows.append(
+            Row(
+                label,
+                "raw Dask client.map + gather",
+                n,
+                float("nan"),
+                None,
+                f"skipped above --raw-max {args.raw_max:,}",
+            )
+        )
     rows.append(Row(label, "flyte_dask.map auto-batched", n, auto_s, raw_s, "" if raw_s else "baseline (raw skipped)"))
     for name, module, run in (
         ("Flyte 2 local runner", "flyte", lambda: timed(lambda: flyte2_local(fn, n))),
@@ -153,10 +162,14 @@ def main() -> None:
         for n in args.sizes:
             rows += measure(client, trivial, n, f"{n:,} trivial", args)
         rows += measure(client, ten_ms, args.slow, f"{args.slow:,} x 10 ms", args)
-        print_table(rows, f"map on LocalCluster({args.workers} workers x {args.threads} threads); ratio = seconds / raw Dask")
+        print_table(
+            rows, f"map on LocalCluster({args.workers} workers x {args.threads} threads); ratio = seconds / raw Dask"
+        )
         done = subprocess.run(
             [sys.executable, __file__, "--driver-memory", cluster.scheduler_address, str(args.memory_items)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         print("\n" + done.stdout.strip().splitlines()[-1] + "  (target: peak < 1024 MiB)")
         flyte.shutdown()

@@ -18,9 +18,9 @@ from distributed import Client, LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Row, print_table, ten_ms, timed, trivial  # noqa: E402
+from _common import Row, print_table, ten_ms, timed, trivial
 
-import flyte_dask as flyte  # noqa: E402
+import flyte_dask as flyte
 
 env = flyte.TaskEnvironment(name="bench")
 trivial_task = env.task(trivial)
@@ -57,7 +57,10 @@ def main() -> None:
         client.gather(client.map(trivial, range(100)))
         rows = measure(client, f"{args.items:,} trivial", trivial, trivial_task, args.items, args.repeat)
         rows += measure(client, f"{args.slow_items:,} x 10 ms", ten_ms, ten_ms_task, args.slow_items, args.repeat)
-        print_table(rows, f"fan-out on LocalCluster({args.workers} workers x {args.threads} threads); ratio = seconds / raw Dask")
+        print_table(
+            rows,
+            f"fan-out on LocalCluster({args.workers} workers x {args.threads} threads); ratio = seconds / raw Dask",
+        )
         flyte.shutdown()
 
 

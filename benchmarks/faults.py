@@ -35,9 +35,9 @@ from distributed import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import flyte_dask as flyte  # noqa: E402
+import flyte_dask as flyte
 from flyte_dask import errors
-from flyte_dask._internal import transport  # noqa: E402
+from flyte_dask._internal import transport
 
 env = flyte.TaskEnvironment(name="faults_bench")
 
@@ -81,9 +81,19 @@ class Cluster:
         self.address = f"tcp://127.0.0.1:{port}"
         environ = {**os.environ, **(extra_env or {})}
         out = open(workdir / "cluster.log", "ab")
-        self.scheduler = subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], stdout=out, stderr=out, env=environ)
+        self.scheduler = subprocess.Popen(
+            [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=out,
+            stderr=out,
+            env=environ,
+        )
         self.workers = [
-            subprocess.Popen([sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1", "--no-dashboard"], stdout=out, stderr=out, env=environ)
+            subprocess.Popen(
+                [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1", "--no-dashboard"],
+                stdout=out,
+                stderr=out,
+                env=environ,
+            )
             for _ in range(2)
         ]
         with Client(self.address, timeout=30, set_as_default=False) as probe:
@@ -116,7 +126,9 @@ def _runs(log: Path) -> list[int]:
     return [int(x) for x in log.read_text().split()] if log.exists() else []
 
 
-def _map(n: int, log: Path, ms: float, poison: int = -1, at: float = 1.0, fault: Callable[[], None] | None = None) -> tuple[list[object], float, float, BaseException | None]:
+def _map(
+    n: int, log: Path, ms: float, poison: int = -1, at: float = 1.0, fault: Callable[[], None] | None = None
+) -> tuple[list[object], float, float, BaseException | None]:
     """Run the map, calling ``fault()`` once ``at`` of the items have come back.
 
     Returns the results, the map's seconds, the seconds from the fault to the map's end
@@ -178,7 +190,16 @@ def main() -> None:
         results, seconds, _, _ = _map(n, log, ms, at=0.5, fault=kill_worker)
         detect = detected[0] if detected else float("nan")
         lost = n - sum(1 for i, r in enumerate(results) if r == i)
-        rows.append(("worker kill at 50%", f"{detect:.2f}", f"{seconds:.2f}", f"{seconds / baseline:.2f}x", str(lost), str(len(_runs(log)) - n)))
+        rows.append(
+            (
+                "worker kill at 50%",
+                f"{detect:.2f}",
+                f"{seconds:.2f}",
+                f"{seconds / baseline:.2f}x",
+                str(lost),
+                str(len(_runs(log)) - n),
+            )
+        )
 
         # poison item
         log = work / "poison.log"
@@ -186,13 +207,31 @@ def main() -> None:
         failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
         lost = n - 1 - sum(1 for i, r in enumerate(results) if r == i)
         runs = _runs(log)
-        rows.append((f"poison item {n // 3}", "-", f"{seconds:.2f}", f"{seconds / baseline:.2f}x", f"{lost} (+ {failed} failed)", str(len(runs) - n)))
+        rows.append(
+            (
+                f"poison item {n // 3}",
+                "-",
+                f"{seconds:.2f}",
+                f"{seconds / baseline:.2f}x",
+                f"{lost} (+ {failed} failed)",
+                str(len(runs) - n),
+            )
+        )
 
         # scheduler kill at 50%
         log = work / "scheduler.log"
         results, seconds, detect, error = _map(n, log, ms, at=0.5, fault=cluster.scheduler.kill)
         assert isinstance(error, errors.RuntimeSystemError), error
-        rows.append(("scheduler kill at 50%", f"{detect:.2f}", f"{seconds:.2f} (failed)", f"{seconds / baseline:.2f}x", f"{n - len(results)} not returned", "-"))
+        rows.append(
+            (
+                "scheduler kill at 50%",
+                f"{detect:.2f}",
+                f"{seconds:.2f} (failed)",
+                f"{seconds / baseline:.2f}x",
+                f"{n - len(results)} not returned",
+                "-",
+            )
+        )
         print(f"scheduler kill: {error}")
         flyte.shutdown()
         cluster.close()
@@ -200,7 +239,11 @@ def main() -> None:
         # driver kill at 90%, then resume
         cluster = Cluster(work, {"DASK_FLYTE_DASK__CACHE__PATH": str(work / "store")})
         log = work / "resume.log"
-        environ = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "DASK_FLYTE_DASK__CACHE__PATH": str(work / "store")}
+        environ = {
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "DASK_FLYTE_DASK__CACHE__PATH": str(work / "store"),
+        }
         command = [sys.executable, "-c", DRIVER, str(n), str(log), str(ms), cluster.address]
         first = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environ, start_new_session=True)
         assert first.stdout is not None
@@ -215,10 +258,21 @@ def main() -> None:
         rerun_seconds = time.perf_counter() - start
         assert second.returncode == 0, second.stderr
         ran_second = len(_runs(log)) - ran_first
-        rows.append(("driver kill at 90%, rerun", "-", f"{rerun_seconds:.2f} (rerun)", f"{rerun_seconds / baseline:.2f}x", "0", f"{ran_first + ran_second - n} ({ran_second} ran in the rerun)"))
+        rows.append(
+            (
+                "driver kill at 90%, rerun",
+                "-",
+                f"{rerun_seconds:.2f} (rerun)",
+                f"{rerun_seconds / baseline:.2f}x",
+                "0",
+                f"{ran_first + ran_second - n} ({ran_second} ran in the rerun)",
+            )
+        )
         cluster.close()
 
-    print(f"\nfaults during a {n}-item map of {ms:g} ms items, 2 single-thread workers (baseline: the same map, no fault)")
+    print(
+        f"\nfaults during a {n}-item map of {ms:g} ms items, 2 single-thread workers (baseline: the same map, no fault)"
+    )
     header = f"{'fault':<28}{'detect s':>10}{'finish s':>18}{'vs baseline':>13}{'items lost':>22}  items run twice"
     print(header)
     print("-" * len(header))

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Row, print_table  # noqa: E402
+from _common import Row, print_table
 
-import flyte_dask as flyte  # noqa: E402
+import flyte_dask as flyte
 
 env = flyte.TaskEnvironment(name="gpu_bench", resources=flyte.Resources(gpu=1))
 
@@ -91,7 +91,9 @@ def main() -> None:
         rows.append(Row(f"{n} x {size}^2 fp32", f"flyte_dask.map gpu={gpu}", n, seconds))
     for row in rows[1:]:
         row.baseline = direct_s
-    print_table(rows, f"GPU fan-out on {len(devices)} x {devices[0].name}; ratio = seconds / direct loop (lower is faster)")
+    print_table(
+        rows, f"GPU fan-out on {len(devices)} x {devices[0].name}; ratio = seconds / direct loop (lower is faster)"
+    )
     for row in rows[1:]:
         print(f"{row.system}: {direct_s / row.seconds:.2f}x the direct loop's throughput")
     flyte.shutdown()

@@ -33,9 +33,9 @@ from distributed import Client, LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Row, print_table, timed, trivial  # noqa: E402
+from _common import Row, print_table, timed, trivial
 
-import flyte_dask as flyte  # noqa: E402
+import flyte_dask as flyte
 
 IO_SECONDS = 0.5
 env = flyte.TaskEnvironment(name="orch_bench")
@@ -112,7 +112,7 @@ def flyte2_timings(io_sizes: list[int], trivial_sizes: list[int]) -> dict[str, f
     out = {}
     for kind, main, sizes in (("io", io_main, io_sizes), ("trivial", trivial_main, trivial_sizes)):
         for n in sizes:
-            seconds, result = timed(lambda: local.run(main, n=n).outputs()[0])
+            seconds, result = timed(lambda main=main, n=n: local.run(main, n=n).outputs()[0])
             assert result == (n if kind == "io" else n * (n - 1)), result
             out[f"{kind}-{n}"] = seconds
     return out
@@ -125,7 +125,15 @@ def flyte2_rows(io_sizes: list[int], trivial_sizes: list[int]) -> dict[str, floa
     except ImportError:
         return "flyte not installed (pip install -e '.[bench]')"
     done = subprocess.run(
-        [sys.executable, __file__, "--flyte2", "--io", ",".join(map(str, io_sizes)), "--trivial", ",".join(map(str, trivial_sizes))],
+        [
+            sys.executable,
+            __file__,
+            "--flyte2",
+            "--io",
+            ",".join(map(str, io_sizes)),
+            "--trivial",
+            ",".join(map(str, trivial_sizes)),
+        ],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -178,7 +186,7 @@ def main() -> None:
         client.gather(client.map(trivial, range(100), pure=False))
         for n in io_sizes:
             label = f"gather {n:,} x {IO_SECONDS:g} s I/O"
-            ours, result = timed(lambda: flyte.run(gather_io, n).outputs()[0])
+            ours, result = timed(lambda n=n: flyte.run(gather_io, n).outputs()[0])
             assert result == n
             theirs = flyte2.get(f"io-{n}") if isinstance(flyte2, dict) else None
             if theirs:
@@ -189,20 +197,32 @@ def main() -> None:
         for n in trivial_sizes:
             label = f"gather {n:,} trivial"
             if n <= args.raw_max:
-                raw, result = timed(lambda: client.gather(client.map(trivial, range(n), pure=False)))
+                raw, result = timed(lambda n=n: client.gather(client.map(trivial, range(n), pure=False)))
                 assert sum(result) == n * (n - 1)
                 rows.append(Row(label, "raw Dask client.map + gather", n, raw))
             else:
                 raw = None
-                rows.append(Row(label, "raw Dask client.map + gather", n, float("inf"), note=f"skipped above --raw-max {args.raw_max:,}"))
-            mapped, result = timed(lambda: sum(flyte.map(trivial_call, range(n))))
+                rows.append(
+                    Row(
+                        label,
+                        "raw Dask client.map + gather",
+                        n,
+                        float("inf"),
+                        note=f"skipped above --raw-max {args.raw_max:,}",
+                    )
+                )
+            mapped, result = timed(lambda n=n: sum(flyte.map(trivial_call, range(n))))
             assert result == n * (n - 1)
             rows.append(Row(label, "flyte_dask.map auto-batched", n, mapped, raw, "same async task"))
             base = raw or mapped
-            rows.append(Row(label, "asyncio floor (no Dask)", n, asyncio.run(asyncio_floor(n)), base, "bare futures gathered"))
+            rows.append(
+                Row(label, "asyncio floor (no Dask)", n, asyncio.run(asyncio_floor(n)), base, "bare futures gathered")
+            )
             theirs = flyte2.get(f"trivial-{n}") if isinstance(flyte2, dict) else None
-            rows.append(Row(label, "Flyte 2 local runner", n, theirs or float("inf"), base, "" if theirs else str(flyte2)))
-            ours, result = timed(lambda: flyte.run(gather_trivial, n).outputs()[0])
+            rows.append(
+                Row(label, "Flyte 2 local runner", n, theirs or float("inf"), base, "" if theirs else str(flyte2))
+            )
+            ours, result = timed(lambda n=n: flyte.run(gather_trivial, n).outputs()[0])
             assert result == n * (n - 1)
             rows.append(Row(label, "flyte_dask gather in a task", n, ours, base, "target <= 1.0x raw at 3,000"))
             notes = [f"{ours / mapped:.2f}x map (target <= 3x at 100,000)"]
@@ -211,7 +231,10 @@ def main() -> None:
             rows[-1].note = "; ".join(notes)
         rows += one_await_rows(client, args.awaits)
         start = time.strftime("%Y-%m-%d")
-        print_table(rows, f"orchestration on LocalCluster({args.workers} workers x {args.threads} threads), {start}; ratio = seconds / baseline")
+        print_table(
+            rows,
+            f"orchestration on LocalCluster({args.workers} workers x {args.threads} threads), {start}; ratio = seconds / baseline",
+        )
         flyte.shutdown()
 
 

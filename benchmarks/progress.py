@@ -22,10 +22,10 @@ from distributed import Client, LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Row, print_table, timed, trivial  # noqa: E402
+from _common import Row, print_table, timed, trivial
 
-import flyte_dask as flyte  # noqa: E402
-from flyte_dask._internal.controllers.progress import Progress  # noqa: E402
+import flyte_dask as flyte
+from flyte_dask._internal.controllers.progress import Progress
 
 trivial_task = flyte.TaskEnvironment(name="progress_bench").task(trivial)
 
@@ -45,7 +45,10 @@ def main() -> None:
         for _ in range(args.repeat):  # alternate, so drift on a shared box hits both alike
             for bar in (False, True):
                 spent = Progress.spent
-                with dask.config.set({"flyte-dask.progress": bar, "flyte-dask.progress-delay": "0s"}), contextlib.redirect_stderr(drawn):
+                with (
+                    dask.config.set({"flyte-dask.progress": bar, "flyte-dask.progress-delay": "0s"}),
+                    contextlib.redirect_stderr(drawn),
+                ):
                     seconds, total = timed(lambda: sum(flyte.map(trivial_task, range(n))))
                 assert total == n * (n - 1)
                 if bar:
@@ -56,7 +59,14 @@ def main() -> None:
         os.unlink(drawn.name)
         rows = [
             Row(f"{n:,} trivial", "flyte_dask.map, no bar", n, timings[False]),
-            Row(f"{n:,} trivial", "flyte_dask.map, bar drawn", n, timings[True], timings[False], f"{size:,} bytes of bar drawn"),
+            Row(
+                f"{n:,} trivial",
+                "flyte_dask.map, bar drawn",
+                n,
+                timings[True],
+                timings[False],
+                f"{size:,} bytes of bar drawn",
+            ),
         ]
         print_table(rows, f"progress bar overhead, best of {args.repeat}; ratio = seconds / no bar")
         print(f"\ntime spent in the bar itself: {100 * max(own):.3f}% of the map at most (target < 1%)")

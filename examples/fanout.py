@@ -1,7 +1,7 @@
 """A real fan-out on Dask: map over 20,000 items, then gather per-chunk summaries.
 
-    flyte-dask run examples/fanout.py main --n 20000     # embedded local cluster
-    python examples/fanout.py                            # the same, from Python
+flyte-dask run examples/fanout.py main --n 20000     # embedded local cluster
+python examples/fanout.py                            # the same, from Python
 """
 
 import asyncio

@@ -55,6 +55,7 @@ def version() -> str:
     """flyte_dask's version (Flyte 2's ``flyte.version()``)."""
     return __version__
 
+
 __all__ = [
     "AsyncFunctionTaskTemplate",
     "Backoff",

@@ -23,7 +23,7 @@ from typing import Any
 from flyte_dask._internal.nvml import visible_devices
 from flyte_dask._internal.runtime.gpu import resources_flag
 from flyte_dask._internal.runtime.store import store
-from flyte_dask._internal.transport import init, performance_report
+from flyte_dask._internal.transport import init, performance_report, scheduler_address
 from flyte_dask._internal.typecheck import mismatch, type_name
 from flyte_dask._loader import load_script
 from flyte_dask._run import run
@@ -49,7 +49,7 @@ def _task_arguments(task: TaskTemplate[Any, Any], file: str, argv: Sequence[str]
     parser = argparse.ArgumentParser(
         prog=f"flyte-dask run {file} {task.func.__name__}",
         description=inspect.getdoc(task.func) or f"Run the task {task.name}.",
-        epilog="Values are JSON (3, [1, 2], {\"k\": 1}); a str input takes plain text.",
+        epilog='Values are JSON (3, [1, 2], {"k": 1}); a str input takes plain text.',
     )
     _common_run_options(parser)
     hints = task._hints
@@ -58,7 +58,9 @@ def _task_arguments(task: TaskTemplate[Any, Any], file: str, argv: Sequence[str]
         required = param.default is inspect.Parameter.empty
         kind = type_name(hints.get(name, inspect.Parameter.empty))
         default = "required" if required else f"default: {param.default!r}"
-        inputs.add_argument(f"--{name}", dest=name, required=required, metavar=kind.upper().replace(" ", ""), help=f"{kind} ({default})")
+        inputs.add_argument(
+            f"--{name}", dest=name, required=required, metavar=kind.upper().replace(" ", ""), help=f"{kind} ({default})"
+        )
     parsed = vars(parser.parse_args(list(argv)))
     values: dict[str, Any] = {}
     for name in inspect.signature(task.func).parameters:
@@ -74,8 +76,14 @@ def _task_arguments(task: TaskTemplate[Any, Any], file: str, argv: Sequence[str]
 
 
 def _common_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or an embedded cluster)")
-    parser.add_argument("--report", metavar="FILE", help="save Dask's performance report of the run (task stream, profile, bandwidth) as HTML")
+    parser.add_argument(
+        "--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or an embedded cluster)"
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="save Dask's performance report of the run (task stream, profile, bandwidth) as HTML",
+    )
 
 
 def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
@@ -83,7 +91,10 @@ def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
     task = getattr(module, args.task, None)
     if not isinstance(task, TaskTemplate):
         tasks = sorted(name for name, value in vars(module).items() if isinstance(value, TaskTemplate))
-        print(f"error: {args.file} has no task named {args.task!r}; its tasks: {', '.join(tasks) or 'none'}", file=sys.stderr)
+        print(
+            f"error: {args.file} has no task named {args.task!r}; its tasks: {', '.join(tasks) or 'none'}",
+            file=sys.stderr,
+        )
         return 2
     try:
         inputs = _task_arguments(task, args.file, [*rest, *(["--help"] if args.help else [])])
@@ -94,7 +105,10 @@ def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
     report = performance_report(client, args.report) if args.report else contextlib.nullcontext()
     with report:
         result = run(task, **inputs)
-        print(f"run {result.name} on {client.scheduler.address}" + (f"; dashboard: {result.url}" if result.url else ""), file=sys.stderr)
+        print(
+            f"run {result.name} on {scheduler_address(client)}" + (f"; dashboard: {result.url}" if result.url else ""),
+            file=sys.stderr,
+        )
         outputs = result.outputs()
     if args.report:
         print(f"report: {os.path.abspath(args.report)}", file=sys.stderr)
@@ -109,25 +123,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flyte-dask", description="Run Flyte 2 style tasks on Dask.")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser(
-        "run", add_help=False, help="run a task of a pipeline file and print its output as JSON",
+        "run",
+        add_help=False,
+        help="run a task of a pipeline file and print its output as JSON",
         description="Run TASK of FILE on Dask; `flyte-dask run FILE TASK --help` lists the task's inputs.",
-    )  # fmt: skip
+    )
     run_parser.add_argument("file", nargs="?", help="path of the Python file that defines the task")
     run_parser.add_argument("task", nargs="?", help="name of the task to run")
-    run_parser.add_argument("-h", "--help", action="store_true", help="show this help, or the task's inputs after FILE TASK")
+    run_parser.add_argument(
+        "-h", "--help", action="store_true", help="show this help, or the task's inputs after FILE TASK"
+    )
     _common_run_options(run_parser)
     status_parser = commands.add_parser(
         "status", help="what flyte_dask sees here and on a cluster: versions, GPUs, workers, resources, problems"
     )
-    status_parser.add_argument("--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or Dask's config)")
-    status_parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the scheduler (default 10)")
+    status_parser.add_argument(
+        "--address", help="Dask scheduler address (default: DASK_SCHEDULER_ADDRESS or Dask's config)"
+    )
+    status_parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the scheduler (default 10)"
+    )
     commands.add_parser(
         "gpu-resources",
         help="print the visible GPUs as a `dask worker --resources` value, for one worker owning them all (from NVML)",
         description='dask worker ADDRESS --resources "$(flyte-dask gpu-resources)"',
     )
-    cache_parser = commands.add_parser("cache", help="the persistent cache of cache='auto' tasks (flyte-dask.cache.path)")
-    cache_parser.add_argument("action", choices=["clear", "path"], help="clear: remove entries; path: print where it is")
+    cache_parser = commands.add_parser(
+        "cache", help="the persistent cache of cache='auto' tasks (flyte-dask.cache.path)"
+    )
+    cache_parser.add_argument(
+        "action", choices=["clear", "path"], help="clear: remove entries; path: print where it is"
+    )
     cache_parser.add_argument("task", nargs="?", help="only this task's entries (its full name, e.g. my_env.embed)")
     args, rest = parser.parse_known_args(argv)
     if args.command == "cache":

@@ -16,7 +16,9 @@ CONFIG_ENV = "FLYTE_DASK_CONFIG"
 """The environment variable naming a config file when none is passed."""
 
 
-def init_from_config(path_or_config: str | Path | dict[str, Any] | None = None, root_dir: Path | None = None, **flyte_options: Any) -> Client:
+def init_from_config(
+    path_or_config: str | Path | dict[str, Any] | None = None, root_dir: Path | None = None, **flyte_options: Any
+) -> Client:
     """Connect to the Dask scheduler a config names (Flyte 2's ``flyte.init_from_config``).
 
     ``path_or_config`` is a YAML file (or its parsed dict) with::
@@ -32,7 +34,11 @@ def init_from_config(path_or_config: str | Path | dict[str, Any] | None = None, 
     del root_dir  # Flyte's code root: code travels to Dask workers with cloudpickle
     for name, value in flyte_options.items():
         if value is not None and name not in ("log_format", "batch_size", "sync_local_sys_paths"):
-            ignored(f"init_from_config({name}=...)", "it configures Flyte's platform; Dask needs only the scheduler's address", stacklevel=3)
+            ignored(
+                f"init_from_config({name}=...)",
+                "it configures Flyte's platform; Dask needs only the scheduler's address",
+                stacklevel=3,
+            )
     config = _read(path_or_config if path_or_config is not None else os.environ.get(CONFIG_ENV))
     address = config.get("address") or config.get("scheduler-address") or config.get("scheduler_address")
     if address is None:
@@ -50,10 +56,14 @@ def _read(source: str | Path | dict[str, Any] | None) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text())
     except OSError as exc:
-        raise FileNotFoundError(f"init_from_config: cannot read {path}: {exc.strerror}. Pass the path of a YAML file with 'address: tcp://host:8786'") from None
+        raise FileNotFoundError(
+            f"init_from_config: cannot read {path}: {exc.strerror}. Pass the path of a YAML file with 'address: tcp://host:8786'"
+        ) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ValueError(f"init_from_config: {path} must hold a mapping such as 'address: tcp://host:8786', not {type(loaded).__name__}")
+        raise ValueError(
+            f"init_from_config: {path} must hold a mapping such as 'address: tcp://host:8786', not {type(loaded).__name__}"
+        )
     nested = loaded.get("flyte-dask") or loaded.get("flyte_dask")
     return nested if isinstance(nested, dict) else loaded

@@ -11,7 +11,7 @@ import pathlib
 import warnings
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 _warned: set[str] = set()
 
@@ -22,6 +22,21 @@ def ignored(what: str, why: str, stacklevel: int = 4) -> None:
         return
     _warned.add(what)
     warnings.warn(f"flyte_dask ignores {what}: {why}", UserWarning, stacklevel=stacklevel)
+
+
+PLATFORM_WHY = "it configures Flyte's Kubernetes platform, and Dask workers are processes started outside flyte_dask"
+
+_OPTION_WHY = {
+    "report": "Flyte reports are not rendered; use flyte-dask run --report for Dask's performance report",
+    "secrets": "Dask has no secret store: set the secrets as environment variables where the workers start",
+}
+
+
+def ignored_options(where: str, **options: Any) -> None:
+    """Warn once for each task option set at ``where`` (``@env.task``, ``task.override``) that means nothing on Dask."""
+    for name, value in options.items():
+        if value:
+            ignored(f"{where}({name}=...)", _OPTION_WHY.get(name, PLATFORM_WHY))
 
 
 _IMAGE_WHY = (
@@ -47,7 +62,7 @@ class Image:
         return cls(base=str(args[0]) if args else None, steps=((how, args, tuple(kwargs.items())),))
 
     def _step(self, how: str, *args: Any, **kwargs: Any) -> Image:
-        return replace(self, steps=self.steps + ((how, args, tuple(kwargs.items())),))
+        return replace(self, steps=(*self.steps, (how, args, tuple(kwargs.items()))))
 
     @property
     def uri(self) -> str:
@@ -76,10 +91,25 @@ def _builder(how: str) -> Any:
 for _how in ("from_base", "from_debian_base", "from_dockerfile", "from_pixi_script", "from_ref_name", "from_uv_script"):
     setattr(Image, _how, _constructor(_how))
 for _how in (
-    "clone", "validate", "with_apt_packages", "with_code_bundle", "with_commands", "with_dockerignore", "with_env_vars",
-    "with_local_rs_controller", "with_local_v2", "with_local_v2_plugins", "with_pip_packages", "with_pixi_project",
-    "with_poetry_project", "with_requirements", "with_source_file", "with_source_folder", "with_uv_project", "with_workdir",
-):  # fmt: skip
+    "clone",
+    "validate",
+    "with_apt_packages",
+    "with_code_bundle",
+    "with_commands",
+    "with_dockerignore",
+    "with_env_vars",
+    "with_local_rs_controller",
+    "with_local_v2",
+    "with_local_v2_plugins",
+    "with_pip_packages",
+    "with_pixi_project",
+    "with_poetry_project",
+    "with_requirements",
+    "with_source_file",
+    "with_source_folder",
+    "with_uv_project",
+    "with_workdir",
+):
     setattr(Image, _how, _builder(_how))
 
 
@@ -107,7 +137,7 @@ class Secret:
         return self.as_env_var or self.key.upper().replace("-", "_")
 
 
-SecretRequest = Union[str, Secret, list[Union[str, Secret]]]
+SecretRequest = str | Secret | list[str | Secret]
 
 
 @dataclass(frozen=True)

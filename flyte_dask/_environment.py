@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
 from flyte_dask._deployment import (
     _IMAGE_WHY,
+    PLATFORM_WHY,
     Image,
     PodTemplate,
     ReusePolicy,
     SecretRequest,
     ignored,
+    ignored_options,
 )
 from flyte_dask._limits import ClusterLimit
 from flyte_dask._options import (
@@ -76,13 +78,56 @@ class TaskEnvironment:
                 "(lower-case letters, digits, '_' and '-'), e.g. 'my_env'"
             )
         if self.resources is not None and not isinstance(self.resources, Resources):
-            raise TypeError(f"TaskEnvironment(resources=...) takes flyte_dask.Resources, not {type(self.resources).__name__}")
+            raise TypeError(
+                f"TaskEnvironment(resources=...) takes flyte_dask.Resources, not {type(self.resources).__name__}"
+            )
         to_cache(self.cache)
-        if self.env_vars is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.env_vars).items()):
+        if self.env_vars is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in dict(self.env_vars).items()
+        ):
             raise TypeError(f"TaskEnvironment(env_vars=...) takes a dict of str to str, got {self.env_vars!r}")
         if self.reusable is not None and not isinstance(self.reusable, ReusePolicy):
-            raise TypeError(f"TaskEnvironment(reusable=...) takes flyte_dask.ReusePolicy, not {type(self.reusable).__name__}")
+            raise TypeError(
+                f"TaskEnvironment(reusable=...) takes flyte_dask.ReusePolicy, not {type(self.reusable).__name__}"
+            )
         _warn_ignored(self)
+
+    def clone_with(
+        self,
+        name: str,
+        image: str | Image | None = None,
+        resources: Resources | None = None,
+        env_vars: dict[str, str] | None = None,
+        secrets: SecretRequest | None = None,
+        depends_on: list[TaskEnvironment] | None = None,
+        description: str | None = None,
+        interruptible: bool | None = None,
+        include: tuple[str, ...] | None = None,
+        service_account: str | None = None,
+        **kwargs: Any,
+    ) -> TaskEnvironment:
+        """A new environment like this one, named ``name``, with the settings given replaced (Flyte 2.12's).
+
+        ``cache`` and ``reusable`` may be passed as keywords too; anything else is a `TypeError`.
+        """
+        changes: dict[str, Any] = {"cache": kwargs.pop("cache")} if "cache" in kwargs else {}
+        if "reusable" in kwargs:
+            changes["reusable"] = kwargs.pop("reusable")
+        if kwargs:
+            raise TypeError(f"clone_with() got unexpected keyword arguments {sorted(kwargs)}")
+        given = {
+            "image": image,
+            "resources": resources,
+            "env_vars": env_vars,
+            "secrets": secrets,
+            "depends_on": depends_on,
+            "description": description,
+            "interruptible": interruptible,
+            "service_account": service_account,
+            "include": tuple(include) if include is not None else None,
+        }
+        changes.update({key: value for key, value in given.items() if value is not None})
+        return replace(self, name=name, **changes)
 
     @overload
     def task(self, _func: F, /) -> TaskTemplate[Any, Any]: ...
@@ -112,8 +157,7 @@ class TaskEnvironment:
 
     def task(
         self,
-        _func: F | None = None,
-        /,
+        _func: Callable[..., Any] | None = None,
         *,
         short_name: str | None = None,
         cache: CacheRequest | None = None,
@@ -142,8 +186,16 @@ class TaskEnvironment:
         ``interruptible``, ``queue``, ``service_account``, ``triggers`` and ``links``
         describe Flyte's platform and warn once when set; the rest are accepted.
         """
-        _warn_ignored_task(pod_template=pod_template, report=report, interruptible=interruptible, queue=queue,
-                           service_account=service_account, triggers=triggers, links=links)  # fmt: skip
+        ignored_options(
+            "@env.task",
+            pod_template=pod_template,
+            report=report,
+            interruptible=interruptible,
+            queue=queue,
+            service_account=service_account,
+            triggers=triggers,
+            links=links,
+        )
         options = TaskOptions(
             resources=self.resources or Resources(),
             retries=to_retries(retries),
@@ -160,18 +212,15 @@ class TaskEnvironment:
         return decorate(_func) if _func is not None else decorate
 
 
-_PLATFORM = "it configures Flyte's Kubernetes platform, and Dask workers are processes started outside flyte_dask"
-
-
 def _warn_ignored(env: TaskEnvironment) -> None:
     """Warn once for each environment setting that has no effect on Dask (pointing at the user's line)."""
     why = {
         "image": _IMAGE_WHY,
         "secrets": "Dask has no secret store: set the secrets as environment variables where the workers start",
-        "pod_template": _PLATFORM,
-        "plugin_config": _PLATFORM,
-        "queue": _PLATFORM,
-        "service_account": _PLATFORM,
+        "pod_template": PLATFORM_WHY,
+        "plugin_config": PLATFORM_WHY,
+        "queue": PLATFORM_WHY,
+        "service_account": PLATFORM_WHY,
         "interruptible": "Dask does not place work on spot capacity itself; lost workers are already tolerated",
         "include": "code travels to workers with cloudpickle, not in a code bundle",
     }
@@ -179,10 +228,3 @@ def _warn_ignored(env: TaskEnvironment) -> None:
         value = getattr(env, name)
         if value and not (name == "image" and value == "auto"):
             ignored(f"TaskEnvironment({name}=...)", reason, stacklevel=5)
-
-
-def _warn_ignored_task(**options: Any) -> None:
-    """Warn once for each ``@env.task`` option that has no effect on Dask."""
-    for name, value in options.items():
-        if value:
-            ignored(f"@env.task({name}=...)", _PLATFORM if name != "report" else "Flyte reports are not rendered; use flyte-dask run --report for Dask's performance report")

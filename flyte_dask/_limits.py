@@ -33,8 +33,12 @@ class ClusterLimit:
     lease_timeout: float | None = None  # seconds; None: Dask's distributed.scheduler.locks.lease-timeout (30 s)
 
     def __post_init__(self) -> None:
-        if self.lease_timeout is not None and (not isinstance(self.lease_timeout, (int, float)) or self.lease_timeout <= 0):
-            raise ValueError(f"ClusterLimit(lease_timeout={self.lease_timeout!r}): use seconds > 0, or None for Dask's default")
+        if self.lease_timeout is not None and (
+            not isinstance(self.lease_timeout, (int, float)) or self.lease_timeout <= 0
+        ):
+            raise ValueError(
+                f"ClusterLimit(lease_timeout={self.lease_timeout!r}): use seconds > 0, or None for Dask's default"
+            )
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("ClusterLimit(name=...) must be a non-empty string")
         if not isinstance(self.max_concurrent, int) or isinstance(self.max_concurrent, bool) or self.max_concurrent < 1:

@@ -35,11 +35,19 @@ class _Target:
             return cls(func)
         if isinstance(func, functools.partial) and isinstance(func.func, TaskTemplate):
             task = func.func
-            params = [p for p in inspect.signature(task.func).parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)]
+            params = [
+                p
+                for p in inspect.signature(task.func).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.POSITIONAL_ONLY)
+            ]
             keywords = dict(func.keywords or {})
-            for param in params[: len(func.args)]:
+            # The items fill the next positional parameter (as in Flyte 2): a keyword may not name it, or one before it.
+            for param in params[: len(func.args) + 1]:
                 if param.name in keywords:
-                    raise TypeError(f"map: partial of {task.name} gives {param.name!r} both by position and by keyword")
+                    raise TypeError(
+                        f"Parameter '{param.name}' is provided both as positional argument and keyword argument "
+                        f"in partial function {task.name}."
+                    )
             unfilled = [p for p in params[len(func.args) :] if p.name not in keywords]
             required = [p for p in unfilled if p.default is p.empty]
             left = [p.name for p in (unfilled if len(unfilled) == 1 else required)]
@@ -76,7 +84,13 @@ def _length(iterables: tuple[Iterable[Any], ...]) -> int:
 
 
 def _start(
-    func: Any, iterables: tuple[Iterable[Any], ...], group_name: str | None, concurrency: int, batch_size: int | None, *, blocking: bool
+    func: Any,
+    iterables: tuple[Iterable[Any], ...],
+    group_name: str | None,
+    concurrency: int,
+    batch_size: int | None,
+    *,
+    blocking: bool,
 ) -> AsyncIterator[list[Any]]:
     """Check a map's arguments and start its fan-out on the current controller."""
     target = _Target.of(func)
@@ -84,7 +98,17 @@ def _start(
         raise ValueError(f"map(concurrency={concurrency!r}): use an int >= 0 (0 means no limit)")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"map(batch_size={batch_size!r}): use an int >= 1, or None to size batches automatically")
-    fan_out = FanOut(target.task, target.shape, zip(*iterables), _length(iterables), concurrency, batch_size, group_name, target.check, blocking)
+    fan_out = FanOut(
+        target.task,
+        target.shape,
+        zip(*iterables),
+        _length(iterables),
+        concurrency,
+        batch_size,
+        group_name,
+        target.check,
+        blocking,
+    )
     return current_controller().map(fan_out)
 
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Literal, Protocol, Union, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 CacheBehavior = Literal["auto", "override", "disable"]
 
@@ -141,9 +141,16 @@ class CachePolicy(Protocol):
 
 
 _BEHAVIOR_ALIASES: dict[str, CacheBehavior] = {
-    "enable": "auto", "enabled": "auto", "on": "auto", "true": "auto", "yes": "auto",
-    "off": "disable", "false": "disable", "no": "disable", "none": "disable",
-}  # fmt: skip
+    "enable": "auto",
+    "enabled": "auto",
+    "on": "auto",
+    "true": "auto",
+    "yes": "auto",
+    "off": "disable",
+    "false": "disable",
+    "no": "disable",
+    "none": "disable",
+}
 """Spellings Flyte 2.12 accepts for a behavior."""
 
 
@@ -174,20 +181,30 @@ class Cache:
     pinned_version: str | None = None  # the version, computed once where the task was defined (see `for_function`)
 
     def __post_init__(self) -> None:
-        behavior = _BEHAVIOR_ALIASES.get(self.behavior.lower(), self.behavior) if isinstance(self.behavior, str) else self.behavior
+        behavior = (
+            _BEHAVIOR_ALIASES.get(self.behavior.lower(), self.behavior)
+            if isinstance(self.behavior, str)
+            else self.behavior
+        )
         if behavior not in ("auto", "override", "disable"):
-            raise ValueError(f"Cache(behavior={self.behavior!r}): use 'auto', 'override' or 'disable' (aliases: {sorted(_BEHAVIOR_ALIASES)})")
+            raise ValueError(
+                f"Cache(behavior={self.behavior!r}): use 'auto', 'override' or 'disable' (aliases: {sorted(_BEHAVIOR_ALIASES)})"
+            )
         object.__setattr__(self, "behavior", behavior)
-        if isinstance(self.max_age, bool) or (self.max_age is not None and not isinstance(self.max_age, (int, timedelta))):
+        if isinstance(self.max_age, bool) or (
+            self.max_age is not None and not isinstance(self.max_age, (int, timedelta))
+        ):
             raise TypeError(f"Cache(max_age={self.max_age!r}): use an int (seconds), a timedelta, or None")
-        if isinstance(self.max_age, int):
-            object.__setattr__(self, "max_age", timedelta(seconds=self.max_age))
-        if self.max_age is not None and self.max_age < timedelta(0):
+        max_age = timedelta(seconds=self.max_age) if isinstance(self.max_age, int) else self.max_age
+        object.__setattr__(self, "max_age", max_age)
+        if max_age is not None and max_age < timedelta(0):
             raise ValueError(f"Cache(max_age={self.max_age!r}): use a timedelta or seconds >= 0")
         if isinstance(self.ignored_inputs, str):
             object.__setattr__(self, "ignored_inputs", (self.ignored_inputs,))
         if self.policies is not None and not isinstance(self.policies, list):
-            object.__setattr__(self, "policies", list(self.policies) if isinstance(self.policies, tuple) else [self.policies])
+            object.__setattr__(
+                self, "policies", list(self.policies) if isinstance(self.policies, tuple) else [self.policies]
+            )
         for policy in self.policies or ():
             if not isinstance(policy, CachePolicy):
                 raise TypeError(f"Cache(policies=...): {policy!r} has no get_version(salt, params) method")
@@ -223,9 +240,9 @@ class Cache:
         return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-CacheRequest = Union[CacheBehavior, Cache]
-RetriesRequest = Union[int, RetryStrategy]
-TimeoutRequest = Union[int, float, timedelta, Timeout, None]
+CacheRequest = CacheBehavior | Cache
+RetriesRequest = int | RetryStrategy
+TimeoutRequest = int | float | timedelta | Timeout | None
 
 
 def to_cache(cache: CacheRequest | None) -> Cache:

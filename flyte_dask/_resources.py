@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 GPU_RESOURCE = "GPU"
 """The Dask resource name a GPU worker advertises, one unit per GPU."""
@@ -19,7 +19,7 @@ _MODEL_PREFIX = "GPU-"
 _VENDOR_WORDS = {"NVIDIA", "TESLA", "GEFORCE", "QUADRO", "AMD", "RADEON", "INSTINCT"}
 _QUANTITY = re.compile(r"^\s*(?P<model>[A-Za-z][\w\s-]*?)\s*(?::\s*(?P<count>[\d.]+))?\s*$")
 
-CPUSpec = Union[int, float, str]
+CPUSpec = int | float | str
 
 
 def model_resource(model: str) -> str:
@@ -62,7 +62,9 @@ class Device:
 
     def __post_init__(self) -> None:
         if self.device_class != "GPU":
-            raise ValueError(f"Device(device_class={self.device_class!r}): flyte_dask schedules NVIDIA GPUs only; use GPU(...)")
+            raise ValueError(
+                f"Device(device_class={self.device_class!r}): flyte_dask schedules NVIDIA GPUs only; use GPU(...)"
+            )
         if not isinstance(self.quantity, int) or self.quantity < 1:
             raise ValueError(f"Device(quantity={self.quantity!r}): use an int >= 1")
 

@@ -29,7 +29,7 @@ _FOLLOW_SECONDS = 0.5
 _PHASES = {"pending": "RUNNING", "finished": "SUCCEEDED", "error": "FAILED", "cancelled": "ABORTED", "lost": "FAILED"}
 
 
-class RunOutputs(tuple):  # type: ignore[type-arg]
+class RunOutputs(tuple):
     """A run's outputs as a tuple (Flyte 2's ``ActionOutputs``): ``outputs()[0]`` is the return value.
 
     A task annotated to return a fixed-size ``tuple[A, B]`` has one output per element.
@@ -50,7 +50,9 @@ class Run:
     `duration` its wall time as seen from here.
     """
 
-    def __init__(self, task: TaskTemplate[Any, Any], name: str, future: Future, url: str | None, span_id: str, report: Any = None) -> None:
+    def __init__(
+        self, task: TaskTemplate[Any, Any], name: str, future: Future, url: str | None, span_id: str, report: Any = None
+    ) -> None:
         self.task = task
         self._report = report  # an open performance report, saved once the run is done
         self.future = future
@@ -115,7 +117,9 @@ class Run:
         latest records per topic); ``print(run)`` shows it as a table. Beyond Flyte 2.
         """
         client = self.future.client
-        items = [record for _, record in transport.events(client, ITEMS_TOPIC) if self.span_id in record.get("span_ids", ())]
+        items = [
+            record for _, record in transport.events(client, ITEMS_TOPIC) if self.span_id in record.get("span_ids", ())
+        ]
         return build(self.name, transport.span_report(client, self.span_id), items, self.gpu_usage())
 
     def __str__(self) -> str:
@@ -143,7 +147,11 @@ class Run:
         try:
             while True:
                 finished = self._finished_event.wait(_FOLLOW_SECONDS)
-                records = [r for _, r in transport.events(self.future.client, ITEMS_TOPIC) if self.span_id in r.get("span_ids", ())]
+                records = [
+                    r
+                    for _, r in transport.events(self.future.client, ITEMS_TOPIC)
+                    if self.span_id in r.get("span_ids", ())
+                ]
                 done, bad = sum(r["items"] for r in records), sum(r["failed"] for r in records)
                 bar.update(done - counted, bad - failed)
                 counted, failed = done, bad
@@ -164,12 +172,33 @@ def _as_outputs(task: TaskTemplate[Any, Any], value: Any) -> RunOutputs:
 
 
 _RUN_IGNORED = {
-    "service_account": None, "version": None, "copy_style": "loaded_modules", "dry_run": False, "copy_bundle_to": None,
-    "interactive_mode": None, "raw_data_path": None, "run_base_dir": None, "run_start_time": None, "project": None,
-    "domain": None, "labels": None, "annotations": None, "interruptible": None, "log_level": None, "log_format": "console",
-    "user_log_level": None, "reset_root_logger": False, "queue": None, "max_action_concurrency": None, "notifications": None,
-    "cache_lookup_scope": "global", "preserve_original_types": False, "debug": False, "tracked": False, "tracked_strict": False,
-}  # fmt: skip
+    "service_account": None,
+    "version": None,
+    "copy_style": "loaded_modules",
+    "dry_run": False,
+    "copy_bundle_to": None,
+    "interactive_mode": None,
+    "raw_data_path": None,
+    "run_base_dir": None,
+    "run_start_time": None,
+    "project": None,
+    "domain": None,
+    "labels": None,
+    "annotations": None,
+    "interruptible": None,
+    "log_level": None,
+    "log_format": "console",
+    "user_log_level": None,
+    "reset_root_logger": False,
+    "queue": None,
+    "max_action_concurrency": None,
+    "notifications": None,
+    "cache_lookup_scope": "global",
+    "preserve_original_types": False,
+    "debug": False,
+    "tracked": False,
+    "tracked_strict": False,
+}
 """``with_runcontext`` settings of Flyte's platform, with their defaults; setting one warns once."""
 
 
@@ -223,7 +252,10 @@ class _Runner:
         if report is not None:
             report.__enter__()
         scope = run_scope(
-            run=name, mode=settings.mode or "remote", custom=settings.custom_context, env=settings.env_vars,
+            run=name,
+            mode=settings.mode or "remote",
+            custom=settings.custom_context,
+            env=settings.env_vars,
             disable_run_cache=settings.disable_cache or None,
         )
         with scope, run_span(name) as span_id:
@@ -265,12 +297,18 @@ def with_runcontext(
     """
     unknown = sorted(set(platform) - set(_RUN_IGNORED))
     if unknown:
-        raise TypeError(f"with_runcontext() got unexpected arguments {unknown}; see flyte_dask.with_runcontext's docstring")
+        raise TypeError(
+            f"with_runcontext() got unexpected arguments {unknown}; see flyte_dask.with_runcontext's docstring"
+        )
     if mode not in (None, "local", "remote", "hybrid"):
         raise ValueError(f"with_runcontext(mode={mode!r}): use 'local', 'remote' or 'hybrid'")
     for key, value in platform.items():
         if value != _RUN_IGNORED[key]:
-            ignored(f"with_runcontext({key}=...)", "it configures Flyte's platform; a Dask run has no counterpart", stacklevel=3)
+            ignored(
+                f"with_runcontext({key}=...)",
+                "it configures Flyte's platform; a Dask run has no counterpart",
+                stacklevel=3,
+            )
     for what, mapping in (("env_vars", env_vars), ("custom_context", custom_context)):
         if mapping is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise TypeError(f"with_runcontext({what}=...) takes a dict of str to str, got {mapping!r}")

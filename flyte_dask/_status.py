@@ -77,7 +77,10 @@ class ClusterStatus:
 
     def __str__(self) -> str:
         lines = ["here: " + " · ".join(f"{name} {version or '-'}" for name, version in self.versions.items())]
-        lines.append("GPUs here (NVML): " + (", ".join(f"{g.index}: {g.name} {g.memory_total / 2**30:.0f} GiB" for g in self.gpus) or "none"))
+        lines.append(
+            "GPUs here (NVML): "
+            + (", ".join(f"{g.index}: {g.name} {g.memory_total / 2**30:.0f} GiB" for g in self.gpus) or "none")
+        )
         if self.address is None:
             lines.append("cluster: none given (--address, DASK_SCHEDULER_ADDRESS or Dask's scheduler-address config)")
         elif self.error is not None:
@@ -86,18 +89,26 @@ class ClusterStatus:
             gpus = sum(w.gpus for w in self.workers)
             in_use = sum(w.gpus_in_use for w in self.workers)
             threads = sum(w.threads for w in self.workers)
-            lines.append(f"cluster {self.address}: {len(self.workers)} workers, {threads} threads, {gpus:g} GPUs advertised ({in_use:g} in use)")
+            lines.append(
+                f"cluster {self.address}: {len(self.workers)} workers, {threads} threads, {gpus:g} GPUs advertised ({in_use:g} in use)"
+            )
             for w in self.workers:
                 resources = " ".join(f"{k}={v:g}" for k, v in sorted(w.resources.items())) or "-"
                 gpu = f"  GPUs in use {w.gpus_in_use:g}/{w.gpus:g}" if w.gpus else ""
-                lines.append(f"  {w.address}  threads {w.threads}  memory {w.memory_limit / 2**30:.1f} GiB  resources {resources}{gpu}")
+                lines.append(
+                    f"  {w.address}  threads {w.threads}  memory {w.memory_limit / 2**30:.1f} GiB  resources {resources}{gpu}"
+                )
         lines.append("problems: none" if not self.problems else "problems:")
         lines += [f"  - {problem}" for problem in self.problems]
         return "\n".join(lines)
 
 
 def _local_versions() -> dict[str, str | None]:
-    return {"flyte_dask": _version("flyte-dask"), "python": platform.python_version(), **{p: _version(p) for p in _PACKAGES}}
+    return {
+        "flyte_dask": _version("flyte-dask"),
+        "python": platform.python_version(),
+        **{p: _version(p) for p in _PACKAGES},
+    }
 
 
 def cluster_status(address: str | Client | None = None, *, timeout: float = 10.0) -> ClusterStatus:
@@ -134,7 +145,9 @@ def cluster_status(address: str | Client | None = None, *, timeout: float = 10.0
     return _describe(report, versions, gpus, problems)
 
 
-def _describe(report: dict[str, Any], versions: dict[str, str | None], gpus: list[GPUDevice], problems: list[str]) -> ClusterStatus:
+def _describe(
+    report: dict[str, Any], versions: dict[str, str | None], gpus: list[GPUDevice], problems: list[str]
+) -> ClusterStatus:
     info, in_use, seen, reported = report["workers"], report["gpus_in_use"], report["gpus_seen"], report["versions"]
     workers = [
         WorkerStatus(
@@ -157,7 +170,9 @@ def _problems(workers: list[WorkerStatus], reported: dict[str, Any]) -> list[str
     """Each problem found on the cluster, with its fix."""
     found = []
     if not workers:
-        found.append("the cluster has no workers: start some with `dask worker ADDRESS` (`dask cuda worker ADDRESS` on GPU machines)")
+        found.append(
+            "the cluster has no workers: start some with `dask worker ADDRESS` (`dask cuda worker ADDRESS` on GPU machines)"
+        )
     for w in workers:
         if w.gpus_seen and not w.gpus:
             found.append(
@@ -177,5 +192,7 @@ def _problems(workers: list[WorkerStatus], reported: dict[str, Any]) -> list[str
         skewed = {where: v.get(package) for where, v in others.items() if v.get(package) != mine.get(package)}
         if skewed:
             where = ", ".join(f"{k} has {v}" for k, v in sorted(skewed.items()))
-            found.append(f"version skew in {package}: this process has {mine.get(package)}, {where}; install the same version everywhere")
+            found.append(
+                f"version skew in {package}: this process has {mine.get(package)}, {where}; install the same version everywhere"
+            )
     return found

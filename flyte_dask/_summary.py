@@ -45,21 +45,46 @@ class RunSummary:
     rows: list[TaskSummary]
 
     def __str__(self) -> str:
-        header = ("group", "task", "items", "ok", "failed", "retried", "wall s", "compute s", "items/s", "GPUs", "GPU peak MiB")
+        header = (
+            "group",
+            "task",
+            "items",
+            "ok",
+            "failed",
+            "retried",
+            "wall s",
+            "compute s",
+            "items/s",
+            "GPUs",
+            "GPU peak MiB",
+        )
         lines = [header] + [
             (
-                row.group or "(run)", row.task, str(row.items), str(row.succeeded), str(row.failed), str(row.retried),
-                f"{row.wall_seconds:.2f}", f"{row.compute_seconds:.2f}", f"{row.items_per_second:,.0f}",
-                ", ".join(row.gpus) or "-", f"{row.peak_gpu_memory_bytes / 2**20:,.0f}" if row.gpus else "-",
-            )  # fmt: skip
+                row.group or "(run)",
+                row.task,
+                str(row.items),
+                str(row.succeeded),
+                str(row.failed),
+                str(row.retried),
+                f"{row.wall_seconds:.2f}",
+                f"{row.compute_seconds:.2f}",
+                f"{row.items_per_second:,.0f}",
+                ", ".join(row.gpus) or "-",
+                f"{row.peak_gpu_memory_bytes / 2**20:,.0f}" if row.gpus else "-",
+            )
             for row in self.rows
         ]
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-        rendered = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))) for line in lines]
+        rendered = [
+            "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+            for line in lines
+        ]
         return "\n".join([f"run {self.run}", rendered[0], "-" * len(rendered[0]), *rendered[1:]])
 
 
-def build(run: str, groups: list[dict[str, Any]] | None, items: list[dict[str, Any]], gpu: list[dict[str, Any]]) -> RunSummary:
+def build(
+    run: str, groups: list[dict[str, Any]] | None, items: list[dict[str, Any]], gpu: list[dict[str, Any]]
+) -> RunSummary:
     """Join the scheduler's task groups with the item and GPU events of the run's spans."""
     rows: dict[tuple[str, str], TaskSummary] = {}
 

@@ -14,11 +14,12 @@ import inspect
 import threading
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
 import cloudpickle
 from dask.base import tokenize
 
+from flyte_dask._deployment import PodTemplate, ReusePolicy, SecretRequest, ignored_options
 from flyte_dask._internal.context import group_token
 from flyte_dask._internal.controllers import current_controller
 from flyte_dask._internal.shipping import dumps, ship_by_value
@@ -124,18 +125,71 @@ class TaskTemplate(Generic[P, R]):
     def override(
         self,
         *,
-        resources: Resources | None = None,
-        retries: RetriesRequest | None = None,
-        timeout: TimeoutRequest = None,
-        cache: CacheRequest | None = None,
         short_name: str | None = None,
+        resources: Resources | None = None,
+        cache: CacheRequest | None = None,
+        retries: RetriesRequest = 0,
+        timeout: TimeoutRequest = None,
+        reusable: ReusePolicy | Literal["off"] | None = None,
+        env_vars: dict[str, str] | None = None,
+        secrets: SecretRequest | None = None,
+        service_account: str | None = None,
+        max_inline_io_bytes: int | None = None,
+        pod_template: str | PodTemplate | None = None,
+        queue: str | None = None,
+        interruptible: bool | None = None,
+        entrypoint: bool | None = None,
+        produces_artifacts: bool | None = None,
+        links: tuple[Any, ...] = (),
+        plugin_config: Any | None = None,
         limit: ClusterLimit | None = None,
+        **kwargs: Any,
     ) -> TaskTemplate[P, R]:
-        """A copy of this task with some options replaced, for one call site (Flyte 2's ``override``)."""
+        """A copy of this task with some options replaced, for one call site (Flyte 2.12's ``override``).
+
+        Flyte's keywords and rules: an option left unset (or ``retries=0``) keeps this task's;
+        ``env_vars`` replaces the environment's variables for these calls; with ``reusable``
+        set, ``resources``, ``env_vars``, ``secrets`` and ``service_account`` cannot change
+        (``reusable="off"`` first); ``name``, ``image``, ``docs`` and ``interface`` cannot be
+        overridden. Those that configure Flyte's platform warn once each. Beyond Flyte 2: ``limit``.
+        """
+        for fixed in ("name", "image", "docs", "interface"):
+            if fixed in kwargs:
+                raise ValueError(f"{fixed.capitalize()} cannot be overridden")
+        if kwargs:
+            raise TypeError(f"override() got unexpected keyword arguments {sorted(kwargs)}")
+        if reusable is not None and reusable != "off":
+            if not isinstance(reusable, ReusePolicy):
+                raise TypeError(f"override(reusable=...) takes a ReusePolicy or 'off', not {reusable!r}")
+            for what, value in (
+                ("resources", resources),
+                ("env", env_vars),
+                ("secrets", secrets),
+                ("service_account", service_account),
+            ):
+                if value is not None:
+                    raise ValueError(
+                        f"Cannot override {what} when reusable is set. Reusable tasks will use the parent env's {what}. "
+                        f"You can disable reusability and override {what} if needed. (set reusable='off')"
+                    )
+        if env_vars is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in dict(env_vars).items()
+        ):
+            raise TypeError(f"override(env_vars=...) takes a dict of str to str, got {env_vars!r}")
+        ignored_options(
+            "task.override",
+            secrets=secrets,
+            service_account=service_account,
+            pod_template=pod_template,
+            queue=queue,
+            interruptible=interruptible,
+            links=links,
+            plugin_config=plugin_config,
+        )
         changes: dict[str, Any] = {}
         if resources is not None:
             changes["resources"] = resources
-        if retries is not None:
+        if retries:
             changes["retries"] = to_retries(retries)
         if timeout is not None:
             changes["timeout"] = to_timeout(timeout)
@@ -145,6 +199,8 @@ class TaskTemplate(Generic[P, R]):
             changes["short_name"] = short_name
         if limit is not None:
             changes["limit"] = limit
+        if env_vars is not None:
+            changes["env_vars"] = tuple(sorted(env_vars.items()))
         return TaskTemplate(self.func, self.env_name, dataclasses.replace(self.options, **changes), self.by_value)
 
     # -- checks and keys -----------------------------------------------------------
@@ -203,7 +259,7 @@ class TaskTemplate(Generic[P, R]):
         controller = current_controller()
         if self.is_async:
             return controller.call_async(self, args, kwargs)  # type: ignore[return-value]
-        return controller.call(self, args, kwargs)  # type: ignore[no-any-return]
+        return controller.call(self, args, kwargs)
 
     def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         """The awaitable form of a call, for sync and async tasks alike."""

@@ -58,7 +58,14 @@ def _traced(name: str) -> Iterator[None]:
     finally:
         _in_trace.reset(token)
         spans = dask.get_annotations().get("span", {})
-        record = {"trace": name, "key": str(state.key), "span_ids": list(spans.get("ids", ())), "start": start, "seconds": time.time() - start, "error": error}
+        record = {
+            "trace": name,
+            "key": str(state.key),
+            "span_ids": list(spans.get("ids", ())),
+            "start": start,
+            "seconds": time.time() - start,
+            "error": error,
+        }
         try:
             state.worker.log_event(TRACE_TOPIC, record)
         except Exception:  # a closing worker: the trace's outcome is what matters

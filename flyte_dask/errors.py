@@ -249,7 +249,9 @@ class RuntimeDataValidationError(RuntimeUserError):
     """A value does not match its annotation: a task's return value (checked on the worker)."""
 
     def __init__(self, var: str, e: Exception | str, task_name: str = ""):
-        super().__init__("DataValidationError", f"In task {task_name} variable {var}, failed to serialize/deserialize because of {e}")
+        super().__init__(
+            "DataValidationError", f"In task {task_name} variable {var}, failed to serialize/deserialize because of {e}"
+        )
 
 
 class DeploymentError(RuntimeUserError):

@@ -84,7 +84,11 @@ class DaskProcesses:
 
     def _spawn(self, *args: str) -> None:
         log = open(self.workdir / f"{args[0]}-{len(self.procs)}.log", "wb")
-        self.procs.append(subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT))
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "dask", *args], cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+            )
+        )
 
     def worker(self, *args: str) -> None:
         """Start one worker process (``args`` as for ``dask worker``, e.g. ``--resources GPU=1``)."""

@@ -73,12 +73,21 @@ def _in(folder: str, name: str) -> bool:
 
 
 def _runtime_reaching_out(package: Path = PACKAGE) -> list[str]:
-    return [f"{m} -> {i}" for m, imported in _graph(package).items() if _in("runtime", m) for i in imported if _in("controllers", i) or _in("transport", i)]
+    return [
+        f"{m} -> {i}"
+        for m, imported in _graph(package).items()
+        if _in("runtime", m)
+        for i in imported
+        if _in("controllers", i) or _in("transport", i)
+    ]
 
 
 def _restricted_outside_transport(package: Path = PACKAGE) -> list[str]:
-    return [f"{name}: {sorted(_distributed_names(path) & RESTRICTED)}" for name, path in _modules(package).items()
-            if not _in("transport", name) and _distributed_names(path) & RESTRICTED]  # fmt: skip
+    return [
+        f"{name}: {sorted(_distributed_names(path) & RESTRICTED)}"
+        for name, path in _modules(package).items()
+        if not _in("transport", name) and _distributed_names(path) & RESTRICTED
+    ]
 
 
 def _public_using_distributed(package: Path = PACKAGE) -> list[str]:
@@ -124,14 +133,20 @@ def test_the_task_talks_to_the_controller_seam_not_the_transport() -> None:
 
 def test_only_the_bridge_crosses_between_loops() -> None:
     crossings = ("run_coroutine_threadsafe", "asyncio.run(", "run_until_complete", "asyncio.Runner", "new_event_loop")
-    offenders = [name for name, path in _modules().items() if name != "flyte_dask._internal.bridge" and any(c in path.read_text() for c in crossings)]
+    offenders = [
+        name
+        for name, path in _modules().items()
+        if name != "flyte_dask._internal.bridge" and any(c in path.read_text() for c in crossings)
+    ]
     assert offenders == []
 
 
 def test_every_folder_says_what_lives_there_and_what_it_may_import() -> None:
     for init in sorted(PACKAGE.rglob("__init__.py")):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
-        assert len(doc.splitlines()) >= 3, f"{init.relative_to(PACKAGE.parent)} needs a docstring saying what lives there"
+        assert len(doc.splitlines()) >= 3, (
+            f"{init.relative_to(PACKAGE.parent)} needs a docstring saying what lives there"
+        )
         if init.parent.parent.name == "_internal":
             assert "May import" in doc, f"{init.relative_to(PACKAGE.parent)} must say what it may import"
 
@@ -157,7 +172,9 @@ def flat_layout(tmp_path: Path) -> Path:
     (flat / "__init__.py").write_text('"""x"""\nfrom ._task import TaskTemplate\n')
     (flat / "_task.py").write_text("from ._controller import current_controller\n")
     (flat / "_controller.py").write_text("from . import _client\n")
-    (flat / "_client.py").write_text("from distributed import Client, Future, Semaphore\nfrom ._worker import run_call\n")
+    (flat / "_client.py").write_text(
+        "from distributed import Client, Future, Semaphore\nfrom ._worker import run_call\n"
+    )
     (flat / "_batching.py").write_text("from distributed import Client, Future\n")
     (flat / "_worker.py").write_text("from distributed import get_worker\nfrom ._context import current_worker_task\n")
     (flat / "_limits.py").write_text("from distributed import Client, Semaphore\n")
@@ -169,7 +186,11 @@ def test_the_rules_fail_on_the_flat_layout(flat_layout: Path) -> None:
     # The rules read the tree, so a flat package breaks them: public modules use distributed, and
     # the client's types are taken all over. (No module there is runtime, so that rule has nothing to check.)
     assert _restricted_outside_transport(flat_layout) and _public_using_distributed(flat_layout)
-    assert set(_public_using_distributed(flat_layout)) >= {"flyte_dask._batching", "flyte_dask._limits", "flyte_dask._client"}
+    assert set(_public_using_distributed(flat_layout)) >= {
+        "flyte_dask._batching",
+        "flyte_dask._limits",
+        "flyte_dask._client",
+    }
 
 
 def test_the_runtime_rule_catches_a_worker_module_calling_the_client(tmp_path: Path) -> None:
@@ -181,4 +202,6 @@ def test_the_runtime_rule_catches_a_worker_module_calling_the_client(tmp_path: P
     (package / "_internal" / "__init__.py").write_text("")
     (package / "_internal/transport/session.py").write_text("")
     (package / "_internal/runtime/worker.py").write_text("from ..transport import session\n")
-    assert "flyte_dask._internal.runtime.worker -> flyte_dask._internal.transport.session" in _runtime_reaching_out(package)
+    assert "flyte_dask._internal.runtime.worker -> flyte_dask._internal.transport.session" in _runtime_reaching_out(
+        package
+    )

@@ -73,7 +73,17 @@ def test_cap_counts_items_not_batches(session: Client) -> None:
 
 def test_first_failure_cancels_the_remaining_batches(session: Client, tmp_path: Path) -> None:
     with pytest.raises(LookupError, match="item three fails"):
-        list(flyte.map(mark, range(200), itertools.repeat(str(tmp_path)), itertools.repeat(0.05), concurrency=2, batch_size=2, return_exceptions=False))
+        list(
+            flyte.map(
+                mark,
+                range(200),
+                itertools.repeat(str(tmp_path)),
+                itertools.repeat(0.05),
+                concurrency=2,
+                batch_size=2,
+                return_exceptions=False,
+            )
+        )
     assert len(os.listdir(tmp_path)) < 40
 
 

@@ -119,17 +119,28 @@ def test_cache_fields_follow_flyte_2_12() -> None:
 
     # version_override versions the cache whenever it is set, whatever the behavior (Flyte's get_version).
     assert flyte.Cache("auto", version_override="v2").version(f) == "v2"
-    assert flyte.Cache("auto", version_override="v1").version(f) != flyte.Cache("auto", version_override="v2").version(f)
+    assert flyte.Cache("auto", version_override="v1").version(f) != flyte.Cache("auto", version_override="v2").version(
+        f
+    )
     assert flyte.Cache("override").version(f) == flyte.Cache("auto").version(f)  # no override: the function's source
     # Custom policies version it too; a changed policy is a new version.
-    assert flyte.Cache("auto", policies=_Pinned("abc")).version(f) != flyte.Cache("auto", policies=[_Pinned("abd")]).version(f)
+    assert flyte.Cache("auto", policies=_Pinned("abc")).version(f) != flyte.Cache(
+        "auto", policies=[_Pinned("abd")]
+    ).version(f)
     with pytest.raises(TypeError, match="get_version"):
         flyte.Cache("auto", policies=[object()])
     # Flyte's behavior aliases, and max_age as an int of seconds or a timedelta only.
-    assert (flyte.Cache("on").behavior, flyte.Cache("OFF").behavior, flyte.Cache("enable").enabled) == ("auto", "disable", True)
+    assert (flyte.Cache("on").behavior, flyte.Cache("OFF").behavior, flyte.Cache("enable").enabled) == (
+        "auto",
+        "disable",
+        True,
+    )
     with pytest.raises(ValueError, match="aliases"):
         flyte.Cache("sometimes")  # type: ignore[arg-type]
-    assert flyte.Cache("auto", max_age=90).max_age == timedelta(seconds=90) and flyte.Cache("auto", max_age=0).max_age_seconds is None
+    assert (
+        flyte.Cache("auto", max_age=90).max_age == timedelta(seconds=90)
+        and flyte.Cache("auto", max_age=0).max_age_seconds is None
+    )
     with pytest.raises(TypeError, match="max_age"):
         flyte.Cache("auto", max_age=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_age"):

@@ -13,11 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def flyte_dask(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flyte_dask._cli", *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "flyte_dask._cli", *args], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
 
 
 def test_run_a_seed_against_a_scheduler(dask_processes: DaskProcesses) -> None:
-    done = flyte_dask("run", "tests/seeds/map_basic.py", "main", "--items", "[1, 2, 3]", "--address", dask_processes.address)
+    done = flyte_dask(
+        "run", "tests/seeds/map_basic.py", "main", "--items", "[1, 2, 3]", "--address", dask_processes.address
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [2, 4, 6]
     assert dask_processes.address in done.stderr

@@ -57,7 +57,18 @@ def test_the_dashboard_link_serves_the_live_dashboard(no_session: None) -> None:
 def test_run_report_saves_the_performance_report(tmp_path: Path) -> None:
     report = tmp_path / "run.html"
     done = subprocess.run(
-        [sys.executable, "-m", "flyte_dask._cli", "run", "tests/seeds/map_basic.py", "main", "--items", "[1, 2, 3]", "--report", str(report)],
+        [
+            sys.executable,
+            "-m",
+            "flyte_dask._cli",
+            "run",
+            "tests/seeds/map_basic.py",
+            "main",
+            "--items",
+            "[1, 2, 3]",
+            "--report",
+            str(report),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -56,7 +56,9 @@ def four_thread_workers(tmp_path: Path) -> Iterator[DaskProcesses]:
         procs.close()
 
 
-def test_fresh_multi_thread_workers_never_report_a_lost_scheduler(four_thread_workers: DaskProcesses, no_session: None) -> None:
+def test_fresh_multi_thread_workers_never_report_a_lost_scheduler(
+    four_thread_workers: DaskProcesses, no_session: None
+) -> None:
     # Several threads of a fresh worker process ask for its client at once: none may see one still connecting.
     client = flyte.init(four_thread_workers.address)
     try:

@@ -29,13 +29,19 @@ def takes_anything(value: object) -> str:
     ("args", "kwargs", "needle"),
     [
         (("3", ["a"]), {}, "argument 'count' does not match its annotation int: expected int, got str '3'"),
-        ((3, ["a", 2]), {}, "argument 'names' does not match its annotation list[str]: at index 1: expected str, got int 2"),
+        (
+            (3, ["a", 2]),
+            {},
+            "argument 'names' does not match its annotation list[str]: at index 1: expected str, got int 2",
+        ),
         ((3, ["a"]), {"tag": 5}, "argument 'tag'"),
         ((3,), {}, "missing a required argument: 'names'"),
         ((3, ["a"]), {"colour": "red"}, "unexpected keyword argument 'colour'"),
     ],
 )
-def test_argument_mismatch_names_task_parameter_expected_and_given(session: Client, args: tuple, kwargs: dict, needle: str) -> None:
+def test_argument_mismatch_names_task_parameter_expected_and_given(
+    session: Client, args: tuple, kwargs: dict, needle: str
+) -> None:
     submitted_before = len(session.futures)
     with pytest.raises(TypeError) as info:
         typed(*args, **kwargs)
@@ -62,7 +68,9 @@ def test_unpicklable_argument_is_named(session: Client) -> None:
 
 def test_unreachable_scheduler_fails_within_the_timeout(no_session: None) -> None:
     start = time.monotonic()
-    with pytest.raises(ConnectionError, match=r"could not reach the Dask scheduler at tcp://127.0.0.1:9 .*dask scheduler"):
+    with pytest.raises(
+        ConnectionError, match=r"could not reach the Dask scheduler at tcp://127.0.0.1:9 .*dask scheduler"
+    ):
         flyte.init("tcp://127.0.0.1:9", timeout=2)
     assert time.monotonic() - start < 15
 

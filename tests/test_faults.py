@@ -78,8 +78,12 @@ def _run_outputs() -> object:
     return flyte.run(slow_async, 9).outputs()
 
 
-@pytest.mark.parametrize("work", [_map, _map_aio, _gather, _direct_call, _run_outputs], ids=lambda f: f.__name__.strip("_"))
-def test_losing_the_scheduler_ends_in_a_bounded_runtime_system_error(own_cluster: DaskProcesses, work: Callable[[], object]) -> None:
+@pytest.mark.parametrize(
+    "work", [_map, _map_aio, _gather, _direct_call, _run_outputs], ids=lambda f: f.__name__.strip("_")
+)
+def test_losing_the_scheduler_ends_in_a_bounded_runtime_system_error(
+    own_cluster: DaskProcesses, work: Callable[[], object]
+) -> None:
     scheduler = own_cluster.procs[0]
     killed = threading.Event()
     started = time.monotonic()
@@ -160,7 +164,9 @@ def test_a_poison_item_fails_alone_and_the_others_return(fragile_cluster: None, 
     assert isinstance(error, errors.RuntimeSystemError) and error.code == "KilledWorker"
     assert "map item 13 of faults.poison killed the worker running it" in str(error)
     runs = Counter(int(line) for line in log.read_text().split())
-    assert set(runs) == set(range(60))  # nothing lost; innocent items ran again only because they shared a batch or worker
+    assert set(runs) == set(
+        range(60)
+    )  # nothing lost; innocent items ran again only because they shared a batch or worker
     assert runs[13] >= 2
 
 

@@ -6,6 +6,7 @@ program printed: its findings, its traceback, its silence.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -29,7 +30,14 @@ def run_program(name: str, *args: str, timeout: float = 120) -> subprocess.Compl
     """Run ``tests/flyte2/<name>.py`` as ``python <file>`` would, from a scratch directory."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("FLYTE_DASK_FULL_TRACEBACKS", None)
-    return subprocess.run([sys.executable, str(PROGRAMS / f"{name}.py"), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=PROGRAMS)
+    return subprocess.run(
+        [sys.executable, str(PROGRAMS / f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=PROGRAMS,
+    )
 
 
 def test_errors_trace_ctx_runcontext_retries_and_validation(tmp_path: Path) -> None:
@@ -50,12 +58,17 @@ def test_errors_trace_ctx_runcontext_retries_and_validation(tmp_path: Path) -> N
     # ctx inside a task, and the run's context reaching a nested call in another process.
     assert found["outside_ctx"] == [False, "NullTaskContext()"]
     assert found["ctx"] == {"truthy": True, "run": "nightly", "mode": "local", "key": True, "custom": {"owner": "ml"}}
-    assert found["child"] == {"run": "nightly", "custom": {"owner": "ml", "team": "search"}, "env": "small", "run_env": "on"}
+    assert found["child"] == {
+        "run": "nightly",
+        "custom": {"owner": "ml", "team": "search"},
+        "env": "small",
+        "run_env": "on",
+    }
     assert found["run_name"] == "nightly" and found["run_aio"] == 42
     # Retries: two failures then success, paced by the backoff (0.3 s, then 0.6 s).
     assert found["flaky"] == 3
     times = [float(line.split()[1]) for line in attempts.read_text().splitlines() if line.startswith("flaky ")]
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) == 3 and gaps[0] >= 0.29 and gaps[1] >= 0.59, gaps
     assert found["non_recoverable"] == "NonRecoverableError"
     assert sum(1 for line in attempts.read_text().splitlines() if line.startswith("gives_up ")) == 1
@@ -91,11 +104,14 @@ def test_failures_the_program_handles_print_nothing() -> None:
     assert done.stderr == ""
 
 
-@pytest.mark.parametrize("mode, cancelled", [
-    ("map", "cancelled the map items of interrupt.slow: "),
-    ("gather", "cancelled the gathered calls of interrupt.waits: 500 were running, 0 of 500 had finished"),
-    ("run", "cancelled the running call of interrupt.main"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "mode, cancelled",
+    [
+        ("map", "cancelled the map items of interrupt.slow: "),
+        ("gather", "cancelled the gathered calls of interrupt.waits: 500 were running, 0 of 500 had finished"),
+        ("run", "cancelled the running call of interrupt.main"),
+    ],
+)
 def test_ctrl_c_prints_keyboardinterrupt_and_what_it_cancelled(mode: str, cancelled: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -122,18 +138,33 @@ def test_ctrl_c_prints_keyboardinterrupt_and_what_it_cancelled(mode: str, cancel
     assert len(lines) == 2 and lines[1].startswith("flyte_dask: cancelled ") and cancelled in lines[1], stderr
 
 
-@pytest.mark.parametrize("argv, code, expected", [
-    (["--help"], 0, ["--xs LIST[INT]", "list[int] (required)", "--scale FLOAT", "float (default: 1.0)", "Add up xs"]),
-    (["--xs", "abc"], 2, ["error: --xs takes list[int] as JSON, got 'abc'"]),
-])  # fmt: skip
-def test_cli_lists_task_inputs_and_rejects_a_bad_value_in_one_line(tmp_path: Path, argv: list[str], code: int, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    "argv, code, expected",
+    [
+        (
+            ["--help"],
+            0,
+            ["--xs LIST[INT]", "list[int] (required)", "--scale FLOAT", "float (default: 1.0)", "Add up xs"],
+        ),
+        (["--xs", "abc"], 2, ["error: --xs takes list[int] as JSON, got 'abc'"]),
+    ],
+)
+def test_cli_lists_task_inputs_and_rejects_a_bad_value_in_one_line(
+    tmp_path: Path, argv: list[str], code: int, expected: list[str]
+) -> None:
     script = tmp_path / "pipeline.py"
     script.write_text(
         "import flyte_dask as flyte\nenv = flyte.TaskEnvironment(name='p')\n\n"
         "@env.task\ndef total(xs: list[int], scale: float = 1.0) -> float:\n    '''Add up xs, scaled.'''\n    return sum(xs) * scale\n"
     )
     cli = Path(sys.executable).parent / "flyte-dask"
-    done = subprocess.run([str(cli), "run", str(script), "total", *argv], capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [str(cli), "run", str(script), "total", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == code
     out = done.stdout + done.stderr
     for text in expected:
@@ -144,10 +175,19 @@ def test_cli_lists_task_inputs_and_rejects_a_bad_value_in_one_line(tmp_path: Pat
 
 def test_run_outputs_shows_the_items_its_tasks_finish() -> None:
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "FLYTE_DASK_PROGRESS": "1"}
-    done = subprocess.run([sys.executable, str(PROGRAMS / "run_progress.py")], capture_output=True, text=True, timeout=120, env=environ, cwd=PROGRAMS)
+    done = subprocess.run(
+        [sys.executable, str(PROGRAMS / "run_progress.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+        cwd=PROGRAMS,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "30"
-    final = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("run runprogress.main:")][-1]
+    final = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("run runprogress.main:")][
+        -1
+    ]
     assert "3001item" in final and "failed=30" in final, final  # 3,000 map items and the run's own call
 
 
@@ -158,11 +198,36 @@ def test_a_new_version_override_runs_a_cached_map_again(tmp_path: Path) -> None:
     def run(version: str) -> tuple[list[str], int]:
         before = len(log.read_text().splitlines()) if log.exists() else 0
         env = {**os.environ, "PYTHONPATH": str(ROOT), **cache}
-        done = subprocess.run([sys.executable, str(PROGRAMS / "versioned_cache.py"), version, str(log)],
-                              capture_output=True, text=True, timeout=120, env=env, cwd=PROGRAMS)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, str(PROGRAMS / "versioned_cache.py"), version, str(log)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=PROGRAMS,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip().splitlines()[-1].split(","), len(log.read_text().splitlines()) - before
 
     assert run("v1") == ([f"v1:{x}" for x in range(50)], 50)
     assert run("v1") == ([f"v1:{x}" for x in range(50)], 0)  # same override: every item from the cache
     assert run("v2") == ([f"v2:{x}" for x in range(50)], 50)  # a new override: every item runs again
+
+
+def test_clone_with_override_partial_positional_run_and_init_from_config() -> None:
+    done = run_program("surface")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["label"] == "positional"  # flyte.run(main, 3, label=...): positional inputs
+    assert found["base"] == "base:-:1"
+    assert found["override"] == "over:yes:2"  # override(env_vars=...) for those calls only
+    assert found["clone"] == "fast:3" and found["clone_name"] == ["surface_fast", True]
+    assert found["partial"] == ["hi-0-7", "hi-1-7", "hi-2-7"]
+    # The mapped items fill the next positional parameter; a partial that names it fails as in Flyte 2.
+    assert found["partial_error"] == (
+        "Parameter 'name' is provided both as positional argument and keyword argument in partial function surface.greet."
+    )
+    assert found["override_name"] == "Name cannot be overridden"
+    assert found["override_reusable"].startswith("Cannot override env when reusable is set.")
+    assert len(found["override_warns"]) == 1 and "task.override(queue=...)" in found["override_warns"][0]
+    assert "colour" in found["clone_error"]

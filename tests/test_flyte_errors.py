@@ -108,30 +108,63 @@ def one_slot() -> Iterator[Client]:
 
 def test_every_flyte_2_error_class_is_here_with_its_base() -> None:
     expected = {
-        "BaseRuntimeError": "RuntimeError", "InitializationError": "BaseRuntimeError", "RuntimeSystemError": "BaseRuntimeError",
-        "UnionRpcError": "RuntimeSystemError", "RuntimeUserError": "BaseRuntimeError", "RuntimeUnknownError": "BaseRuntimeError",
-        "OOMError": "RuntimeUserError", "GPUFaultError": "BaseRuntimeError", "TaskInterruptedError": "RuntimeUserError",
-        "PrimaryContainerNotFoundError": "RuntimeUserError", "TaskTimeoutError": "RuntimeUserError",
-        "MaxQueuedTimeExceededError": "TaskTimeoutError", "MaxRuntimeExceededError": "TaskTimeoutError",
-        "DeadlineExceededError": "TaskTimeoutError", "ConditionTimedoutError": "RuntimeUserError",
-        "RetriesExhaustedError": "RuntimeUserError", "InvalidImageNameError": "RuntimeUserError",
-        "ImagePullBackOffError": "RuntimeUserError", "CustomError": "RuntimeUserError", "NotInTaskContextError": "RuntimeUserError",
-        "ActionNotFoundError": "RuntimeError", "RemoteTaskNotFoundError": "RuntimeUserError", "RemoteTaskUsageError": "RuntimeUserError",
-        "LogsNotYetAvailableError": "BaseRuntimeError", "RuntimeDataValidationError": "RuntimeUserError",
-        "DeploymentError": "RuntimeUserError", "ImageBuildError": "RuntimeUserError", "ModuleLoadError": "RuntimeUserError",
-        "InlineIOMaxBytesBreached": "RuntimeUserError", "ActionAbortedError": "RuntimeUserError", "SlowDownError": "RuntimeUserError",
-        "ResourceExhaustedError": "SlowDownError", "OnlyAsyncIOSupportedError": "RuntimeUserError",
-        "ParameterMaterializationError": "RuntimeUserError", "RestrictedTypeError": "RuntimeUserError",
-        "CodeBundleError": "RuntimeUserError", "SyncTaskCallInAsyncContextError": "RuntimeUserError",
-        "TraceDoesNotAllowNestedTasksError": "RuntimeUserError", "InvalidPackageError": "RuntimeUserError",
-        "NonRecoverableError": "RuntimeUserError", "ConditionAlreadyExistsError": "RuntimeUserError",
-        "ConditionFailedError": "RuntimeUserError", "ConditionNotFoundError": "RuntimeUserError", "AppleSiliconError": "RuntimeUserError",
-    }  # fmt: skip
+        "BaseRuntimeError": "RuntimeError",
+        "InitializationError": "BaseRuntimeError",
+        "RuntimeSystemError": "BaseRuntimeError",
+        "UnionRpcError": "RuntimeSystemError",
+        "RuntimeUserError": "BaseRuntimeError",
+        "RuntimeUnknownError": "BaseRuntimeError",
+        "OOMError": "RuntimeUserError",
+        "GPUFaultError": "BaseRuntimeError",
+        "TaskInterruptedError": "RuntimeUserError",
+        "PrimaryContainerNotFoundError": "RuntimeUserError",
+        "TaskTimeoutError": "RuntimeUserError",
+        "MaxQueuedTimeExceededError": "TaskTimeoutError",
+        "MaxRuntimeExceededError": "TaskTimeoutError",
+        "DeadlineExceededError": "TaskTimeoutError",
+        "ConditionTimedoutError": "RuntimeUserError",
+        "RetriesExhaustedError": "RuntimeUserError",
+        "InvalidImageNameError": "RuntimeUserError",
+        "ImagePullBackOffError": "RuntimeUserError",
+        "CustomError": "RuntimeUserError",
+        "NotInTaskContextError": "RuntimeUserError",
+        "ActionNotFoundError": "RuntimeError",
+        "RemoteTaskNotFoundError": "RuntimeUserError",
+        "RemoteTaskUsageError": "RuntimeUserError",
+        "LogsNotYetAvailableError": "BaseRuntimeError",
+        "RuntimeDataValidationError": "RuntimeUserError",
+        "DeploymentError": "RuntimeUserError",
+        "ImageBuildError": "RuntimeUserError",
+        "ModuleLoadError": "RuntimeUserError",
+        "InlineIOMaxBytesBreached": "RuntimeUserError",
+        "ActionAbortedError": "RuntimeUserError",
+        "SlowDownError": "RuntimeUserError",
+        "ResourceExhaustedError": "SlowDownError",
+        "OnlyAsyncIOSupportedError": "RuntimeUserError",
+        "ParameterMaterializationError": "RuntimeUserError",
+        "RestrictedTypeError": "RuntimeUserError",
+        "CodeBundleError": "RuntimeUserError",
+        "SyncTaskCallInAsyncContextError": "RuntimeUserError",
+        "TraceDoesNotAllowNestedTasksError": "RuntimeUserError",
+        "InvalidPackageError": "RuntimeUserError",
+        "NonRecoverableError": "RuntimeUserError",
+        "ConditionAlreadyExistsError": "RuntimeUserError",
+        "ConditionFailedError": "RuntimeUserError",
+        "ConditionNotFoundError": "RuntimeUserError",
+        "AppleSiliconError": "RuntimeUserError",
+    }
     for name, base in expected.items():
         assert getattr(errors, name).__bases__[0].__name__ == base, name
     error = errors.RuntimeUserError("ValueError", "bad", "tcp://w:1")
-    assert (error.code, error.kind, error.root_cause_message, error.worker) == ("ValueError", "user", "bad", "tcp://w:1")
-    assert issubclass(errors.GPUFaultUserError, errors.RuntimeUserError) and issubclass(errors.GPUFaultSystemError, errors.RuntimeSystemError)
+    assert (error.code, error.kind, error.root_cause_message, error.worker) == (
+        "ValueError",
+        "user",
+        "bad",
+        "tcp://w:1",
+    )
+    assert issubclass(errors.GPUFaultUserError, errors.RuntimeUserError) and issubclass(
+        errors.GPUFaultSystemError, errors.RuntimeSystemError
+    )
 
 
 def test_a_task_error_is_both_classes_and_survives_pickling(session: Client) -> None:
@@ -221,8 +254,14 @@ def test_platform_settings_are_accepted_and_each_warns_once() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
-            flyte.TaskEnvironment(name="deploy", image=image, secrets=[flyte.Secret(key="openai", as_env_var="OPENAI_KEY")],
-                                  pod_template=flyte.PodTemplate(primary_container_name="main"), queue="gpu", reusable=flyte.ReusePolicy())  # fmt: skip
+            flyte.TaskEnvironment(
+                name="deploy",
+                image=image,
+                secrets=[flyte.Secret(key="openai", as_env_var="OPENAI_KEY")],
+                pod_template=flyte.PodTemplate(primary_container_name="main"),
+                queue="gpu",
+                reusable=flyte.ReusePolicy(),
+            )
     messages = [str(w.message) for w in caught]
     for name in ("image", "secrets", "pod_template", "queue"):
         assert sum(f"TaskEnvironment({name}=...)" in m for m in messages) <= 1
@@ -260,7 +299,9 @@ def sometimes(x: int) -> int:
 
 @env.task
 def summarized(n: int) -> int:
-    results = list(flyte.map(sometimes, range(n), batch_size=10))  # one worker process per batch: its module state is its own
+    results = list(
+        flyte.map(sometimes, range(n), batch_size=10)
+    )  # one worker process per batch: its module state is its own
     with flyte.group("again"):
         more = list(flyte.map(sometimes, range(20), batch_size=20))
     return sum(1 for r in results + more if isinstance(r, Exception))
@@ -272,10 +313,16 @@ def test_run_summary_counts_items_failures_and_retries_per_group(session: Client
     rows = {(row.group, row.task): row for row in run.summary().rows}
     top = rows[("ferr.sometimes_map", "ferr.sometimes")]
     assert (top.items, top.failed, top.succeeded) == (100, 20, 80)
-    assert top.retried == 20 + len([x for x in range(100) if x % 7 == 0 and x % 5])  # each failing item was retried once
+    assert top.retried == 20 + len(
+        [x for x in range(100) if x % 7 == 0 and x % 5]
+    )  # each failing item was retried once
     assert top.dask_tasks == 10 and top.wall_seconds > 0 and top.items_per_second > 0
     nested = rows[("again / ferr.sometimes_map", "ferr.sometimes")]
     assert (nested.items, nested.failed) == (20, 4)
     assert rows[("", "ferr.summarized")].items == 1
     table = str(run)
-    assert table.splitlines()[0] == f"run {run.name}" and "ferr.sometimes_map" in table and "again / ferr.sometimes_map" in table
+    assert (
+        table.splitlines()[0] == f"run {run.name}"
+        and "ferr.sometimes_map" in table
+        and "again / ferr.sometimes_map" in table
+    )

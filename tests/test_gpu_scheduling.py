@@ -71,7 +71,7 @@ def on_cpu(x: int, seconds: float = 0.0) -> str:
 def gpu_pipeline(n: int) -> list[str]:
     """A CPU orchestrator fanning out to GPU tasks (map and direct calls)."""
     mapped = [address for _, address, _, _ in flyte.map(on_gpu, range(n), batch_size=2)]
-    return mapped + [on_gpu(99)[1]]
+    return [*mapped, on_gpu(99)[1]]
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,10 @@ def test_cluster_limit_holds_across_two_clients(gpu: dict[str, str], tmp_path: P
     limited = load_script(tasks).limited
     other = subprocess.Popen(
         [sys.executable, "-c", SECOND_CLIENT, gpu["scheduler"], str(tasks)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     assert other.stdout is not None and other.stdin is not None
     assert other.stdout.readline().strip() == "READY"
@@ -231,7 +234,13 @@ sys.stdin.readline()
 
 
 def test_a_dead_drivers_leases_expire(gpu: dict[str, str]) -> None:
-    driver = subprocess.Popen([sys.executable, "-c", DYING_DRIVER, gpu["scheduler"]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DYING_DRIVER, gpu["scheduler"]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert driver.stdout is not None
     assert driver.stdout.readline().strip() == "HELD"
     client = Client(gpu["scheduler"], set_as_default=False)
@@ -264,7 +273,10 @@ def test_gpu_telemetry_is_available_from_the_run(gpu: dict[str, str]) -> None:
 
 def test_gpu_resources_plugin_advertises_the_workers_own_gpu(no_session: None) -> None:
     """Two GPUs visible (dask-cuda's rotated CUDA_VISIBLE_DEVICES): the worker offers the first."""
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as client:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
         client.register_plugin(ProbePlugin(FakeProbe(count=2)))
         client.register_plugin(GPUResources())
         (info,) = client.scheduler_info()["workers"].values()

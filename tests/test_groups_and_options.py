@@ -57,7 +57,11 @@ def stamp(x: int) -> float:
 
 
 def _span_names(client: Client) -> set[tuple[str, ...]]:
-    return set(client.run_on_scheduler(lambda dask_scheduler: [s.name for s in dask_scheduler.extensions["spans"].spans.values()]))
+    return set(
+        client.run_on_scheduler(
+            lambda dask_scheduler: [s.name for s in dask_scheduler.extensions["spans"].spans.values()]
+        )
+    )
 
 
 def test_groups_and_maps_are_dask_spans(session: Client) -> None:
@@ -80,10 +84,12 @@ def test_retries_are_dask_retries(session: Client, tmp_path: Path) -> None:
 
 
 def test_sync_and_async_timeouts(session: Client) -> None:
-    with pytest.raises(flyte.errors.MaxRuntimeExceededError, match="opts.spins ran longer than its max_runtime of 0.5s"):
+    with pytest.raises(
+        flyte.errors.MaxRuntimeExceededError, match=r"opts\.spins ran longer than its max_runtime of 0\.5s"
+    ):
         spins(30)
     assert spins(0.01) == "finished"
-    with pytest.raises(TimeoutError, match="opts.sleeps ran longer"):
+    with pytest.raises(TimeoutError, match=r"opts\.sleeps ran longer"):
         asyncio.run(sleeps(30))
     assert asyncio.run(sleeps(0.01)) == "finished"
 

@@ -100,8 +100,11 @@ def test_partial_leaving_one_argument(session: Client) -> None:
 def test_partial_leaving_two_arguments_is_a_type_error(session: Client) -> None:
     with pytest.raises(TypeError, match="exactly one parameter"):
         flyte.map(functools.partial(scaled, offset=1), [1])
-    with pytest.raises(TypeError, match="both by position and by keyword"):
+    with pytest.raises(TypeError, match="Parameter 'x' is provided both as positional argument and keyword argument"):
         flyte.map(functools.partial(scaled, 1, x=2), [1])
+    # Nothing is submitted: the items would fill 'x' (the next positional parameter), which the partial fixes.
+    with pytest.raises(TypeError, match="Parameter 'x' is provided both as positional argument and keyword argument"):
+        flyte.map(functools.partial(scaled, x=2, factor=3), [1])
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
@@ -125,7 +128,16 @@ def test_return_exceptions_yields_errors_in_place(session: Client) -> None:
 
 def test_first_failure_raises_and_cancels_the_rest(session: Client, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="item one fails"):
-        list(flyte.map(mark_and_maybe_fail, range(40), itertools.repeat(str(tmp_path)), concurrency=2, return_exceptions=False, batch_size=1))
+        list(
+            flyte.map(
+                mark_and_maybe_fail,
+                range(40),
+                itertools.repeat(str(tmp_path)),
+                concurrency=2,
+                return_exceptions=False,
+                batch_size=1,
+            )
+        )
     started = len(os.listdir(tmp_path))
     assert started < 10, f"{started} items started after the failure"
 

@@ -128,7 +128,9 @@ def gpu_parent_reports_scheduler_use() -> float:
     """After its first nested call, the scheduler counts no GPU in use for this parent."""
     gpu_child(0)
     address = get_worker().address
-    return float(get_client().run_on_scheduler(lambda dask_scheduler: dask_scheduler.workers[address].used_resources["GPU"]))
+    return float(
+        get_client().run_on_scheduler(lambda dask_scheduler: dask_scheduler.workers[address].used_resources["GPU"])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +147,9 @@ def one_gpu() -> Iterator[Client]:
 
 def _accounting(client: Client) -> tuple[dict[str, float], dict[str, float]]:
     """GPU in use per worker as the scheduler sees it, and GPU free per worker as each worker sees it."""
-    used = client.run_on_scheduler(lambda dask_scheduler: {a: ws.used_resources.get("GPU", 0) for a, ws in dask_scheduler.workers.items()})
+    used = client.run_on_scheduler(
+        lambda dask_scheduler: {a: ws.used_resources.get("GPU", 0) for a, ws in dask_scheduler.workers.items()}
+    )
     free = client.run(lambda dask_worker: dask_worker.state.available_resources.get("GPU", 0))
     return used, free
 
@@ -207,7 +211,9 @@ def test_a_scheduler_without_the_plugin_still_runs_gpu_orchestrators(one_gpu: Cl
         ("async_chain", "main", 3, 8),
     ],
 )
-def test_seed_programs_in_a_gpu_environment(one_gpu: Client, tmp_path: Path, seed_name: str, task: str, inputs: object, expected: object) -> None:
+def test_seed_programs_in_a_gpu_environment(
+    one_gpu: Client, tmp_path: Path, seed_name: str, task: str, inputs: object, expected: object
+) -> None:
     """The seed's programs with ``resources=flyte.Resources(gpu=1)`` on their one shared environment."""
     source = (SEEDS / f"{seed_name}.py").read_text()
     plain = 'flyte.TaskEnvironment(name="my_env")'

@@ -44,7 +44,9 @@ def _in_terminal(progress: str | None = None) -> str:
 
 
 def _in_a_pipe(progress: str | None = None) -> str:
-    done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120, env=_env(progress))
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120, env=_env(progress)
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout + done.stderr
 

@@ -128,7 +128,10 @@ def test_instances_of_classes_from_a_script_loaded_by_path(attached: Client, tmp
     path = tmp_path / "shapes_pipeline.py"
     path.write_text(WITH_CLASSES)
     module = load_script(path)
-    assert list(flyte.map(module.shift, [module.Point(0, 0), module.Point(5, 5)])) == [module.Point(1, 1), module.Point(6, 6)]
+    assert list(flyte.map(module.shift, [module.Point(0, 0), module.Point(5, 5)])) == [
+        module.Point(1, 1),
+        module.Point(6, 6),
+    ]
     assert flyte.run(module.walk, module.Point(0, 10), 3).outputs()[0] == module.Point(3, 13)
 
 

@@ -42,7 +42,13 @@ def test_bad_gpu_requests_say_what_to_write(bad: object) -> None:
 
 
 def test_models_from_nvml_names_match_flyte_spellings() -> None:
-    names = {"NVIDIA H100 80GB HBM3": "H100", "Tesla V100-SXM2-16GB": "V100", "NVIDIA A100-SXM4-80GB": "A100", "NVIDIA GeForce RTX 4090": "RTX4090", "NVIDIA L4": "L4"}
+    names = {
+        "NVIDIA H100 80GB HBM3": "H100",
+        "Tesla V100-SXM2-16GB": "V100",
+        "NVIDIA A100-SXM4-80GB": "A100",
+        "NVIDIA GeForce RTX 4090": "RTX4090",
+        "NVIDIA L4": "L4",
+    }
     for name, model in names.items():
         assert GPUDevice(0, "GPU-x", name, 1).model == model
     devices = [GPUDevice(0, "a", "NVIDIA H100 80GB HBM3", 1), GPUDevice(1, "b", "NVIDIA H100 80GB HBM3", 1)]
@@ -77,7 +83,11 @@ def fake_gpus() -> Iterator[None]:
 
 
 def test_preload_advertises_gpus_at_worker_start(fake_gpus: None, no_session: None) -> None:
-    with LocalCluster(n_workers=1, processes=False, dashboard_address=None, preload=["flyte_dask.gpu_preload"]) as cluster:
-        with Client(cluster, set_as_default=False) as client:
-            (info,) = client.scheduler_info()["workers"].values()
-            assert info["resources"] == {"GPU": 1, "GPU-L40S": 1}
+    with (
+        LocalCluster(
+            n_workers=1, processes=False, dashboard_address=None, preload=["flyte_dask.gpu_preload"]
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        (info,) = client.scheduler_info()["workers"].values()
+        assert info["resources"] == {"GPU": 1, "GPU-L40S": 1}

@@ -37,10 +37,33 @@ def tls_cluster(tmp_path: Path, no_session: None) -> Iterator[tuple[str, Securit
     tls = ["--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
     logs = [open(tmp_path / f"{name}.log", "wb") for name in ("scheduler", "worker")]
     procs = [
-        subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--protocol", "tls", "--no-dashboard", *tls], stdout=logs[0], stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nthreads", "2", "--no-dashboard", *tls], stdout=logs[1], stderr=subprocess.STDOUT),
-    ]  # fmt: skip
-    client_security = Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                address.rsplit(":", 1)[1],
+                "--protocol",
+                "tls",
+                "--no-dashboard",
+                *tls,
+            ],
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "dask", "worker", address, "--nthreads", "2", "--no-dashboard", *tls],
+            stdout=logs[1],
+            stderr=subprocess.STDOUT,
+        ),
+    ]
+    client_security = Security(
+        tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True
+    )
     try:
         with Client(address, security=client_security, timeout=30, set_as_default=False) as probe:
             probe.wait_for_workers(1, timeout=60)
@@ -66,7 +89,7 @@ def test_tls_without_certificates_says_how_to_give_them(tls_cluster: tuple[str, 
     address, _ = tls_cluster
     with pytest.raises(ConnectionError, match=r"speaks TLS, and no certificates were given: pass init\("):
         flyte.init(address)
-    with pytest.raises(TypeError, match="distributed.Security"):
+    with pytest.raises(TypeError, match=r"distributed\.Security"):
         flyte.init(address, security="certs.pem")  # type: ignore[arg-type]
 
 

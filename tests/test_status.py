@@ -107,7 +107,10 @@ def test_a_worker_with_gpus_that_advertises_none(no_session: None) -> None:
             status = flyte.cluster_status(client)
     (worker,) = status.workers
     assert worker.gpus_seen == 2 and worker.gpus == 0
-    assert any(f"worker {worker.address} has 2 GPU(s) but advertises no GPU resource" in p and "gpu_preload" in p for p in status.problems)
+    assert any(
+        f"worker {worker.address} has 2 GPU(s) but advertises no GPU resource" in p and "gpu_preload" in p
+        for p in status.problems
+    )
 
 
 def test_version_skew_is_named(gpu_processes: DaskProcesses) -> None:

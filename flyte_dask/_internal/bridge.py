@@ -35,7 +35,13 @@ class _Handoff:
     with the hand-off still queued leaves no "coroutine was never awaited" behind.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], context: contextvars.Context | None, on_task: Any) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, Any],
+        context: contextvars.Context | None,
+        on_task: Any,
+    ) -> None:
         self.loop, self.coro, self.context, self.on_task = loop, coro, context, on_task
         self.lock = threading.Lock()
         self.task: asyncio.Task[Any] | None = None
@@ -73,7 +79,9 @@ def _settle(source: asyncio.Future[T], target: asyncio.Future[T] | concurrent.fu
         target.set_result(source.result())
 
 
-async def await_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None) -> T:
+async def await_on(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None
+) -> T:
     """Run ``coro`` as a task on ``loop`` and await its result from the loop running here.
 
     Cancelling the await cancels that task; if the task is cancelled on its own loop,
@@ -113,7 +121,9 @@ def wait_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
     """
     if running_loop() is loop:
         coro.close()
-        raise RuntimeError("a blocking flyte_dask call was made on the event loop it needs; use the .aio form and await it")
+        raise RuntimeError(
+            "a blocking flyte_dask call was made on the event loop it needs; use the .aio form and await it"
+        )
     future = asyncio.run_coroutine_threadsafe(coro, loop)
     try:
         return future.result()

@@ -67,7 +67,9 @@ def current_worker_task() -> WorkerTask | None:
 
 
 @contextmanager
-def worker_task_scope(key: Any, worker: Any, is_async: bool = False, slot: Any = None, released: list[bool] | None = None) -> Iterator[WorkerTask]:
+def worker_task_scope(
+    key: Any, worker: Any, is_async: bool = False, slot: Any = None, released: list[bool] | None = None
+) -> Iterator[WorkerTask]:
     """Mark the code run inside as a call of Dask task ``key`` on ``worker``, for the calls it makes.
 
     ``slot``: the async slot the call holds (released here unless it orchestrated);

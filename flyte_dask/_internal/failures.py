@@ -31,7 +31,14 @@ dask.config.update_defaults({"flyte-dask": {"full-tracebacks": False}})
 _FLYTE_FIELDS = ("code", "kind", "root_cause_message", "worker")
 
 
-def as_flyte_error(exc: BaseException, flyte_cls: type[errors.BaseRuntimeError] = errors.RuntimeUserError, *, code: str | None = None, message: str | None = None, worker: str | None = None) -> BaseException:
+def as_flyte_error(
+    exc: BaseException,
+    flyte_cls: type[errors.BaseRuntimeError] = errors.RuntimeUserError,
+    *,
+    code: str | None = None,
+    message: str | None = None,
+    worker: str | None = None,
+) -> BaseException:
     """``exc`` as an instance of both ``flyte_cls`` and its own type (unchanged if it is one of ours already).
 
     ``message``, when given, is what ``str()`` and ``root_cause_message`` say instead of
@@ -60,7 +67,11 @@ def as_flyte_error(exc: BaseException, flyte_cls: type[errors.BaseRuntimeError] 
     if message is not None:
         fields["_message"] = message  # what str() says, where the caller knows more than the original did
     both = _rebuild(flyte_cls, type(exc), args, {**state, **fields})
-    both.__cause__, both.__context__, both.__suppress_context__ = exc.__cause__, exc.__context__, exc.__suppress_context__
+    both.__cause__, both.__context__, both.__suppress_context__ = (
+        exc.__cause__,
+        exc.__context__,
+        exc.__suppress_context__,
+    )
     return both.with_traceback(exc.__traceback__)
 
 
@@ -88,7 +99,9 @@ def _make_both(flyte_cls: type[errors.BaseRuntimeError], original: type[BaseExce
         "_flyte_dual": True,
     }
     try:
-        made: type[BaseException] | None = types.new_class(original.__name__, (flyte_cls, original), exec_body=lambda ns: ns.update(namespace))
+        made: type[BaseException] | None = types.new_class(
+            original.__name__, (flyte_cls, original), exec_body=lambda ns: ns.update(namespace)
+        )
     except TypeError:  # two C layouts (rare): the caller falls back to a plain Flyte error caused by the original
         made = None
     _classes[(flyte_cls, original)] = made
@@ -128,7 +141,12 @@ def _recipe(exc: BaseException, original: type[BaseException]) -> tuple[tuple[An
     return args, {**exc.__dict__, **state}
 
 
-def _rebuild(flyte_cls: type[errors.BaseRuntimeError], original: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+def _rebuild(
+    flyte_cls: type[errors.BaseRuntimeError],
+    original: type[BaseException],
+    args: tuple[Any, ...],
+    state: dict[str, Any],
+) -> BaseException:
     """Make an instance of ``_both(flyte_cls, original)`` with ``args`` and attributes ``state``."""
     cls = _both(flyte_cls, original)
     assert cls is not None
@@ -182,9 +200,16 @@ def _internal_dirs() -> tuple[str, ...]:
     import distributed
     import tornado
 
-    modules = (sys.modules[(__package__ or "flyte_dask").split(".")[0]], dask, distributed, tornado, asyncio, concurrent.futures)
+    modules = (
+        sys.modules[(__package__ or "flyte_dask").split(".")[0]],
+        dask,
+        distributed,
+        tornado,
+        asyncio,
+        concurrent.futures,
+    )
     dirs = tuple(os.path.dirname(os.path.abspath(m.__file__ or "")) + os.sep for m in modules)
-    return dirs + (os.path.abspath(functools.__file__), os.path.abspath(types.__file__))
+    return (*dirs, os.path.abspath(functools.__file__), os.path.abspath(types.__file__))
 
 
 def _is_internal(filename: str) -> bool:

@@ -19,8 +19,12 @@ import threading
 import dask
 
 _KEY = re.compile(r"^[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)$")
-_RESCHEDULE = re.compile(r"^Attempting to reschedule task \('[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)'.*which was not found")
-_CANCELLED = re.compile(r"^Async instruction for .*\('[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)'.* ended with CancelledError")
+_RESCHEDULE = re.compile(
+    r"^Attempting to reschedule task \('[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)'.*which was not found"
+)
+_CANCELLED = re.compile(
+    r"^Async instruction for .*\('[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)'.* ended with CancelledError"
+)
 _lock = threading.Lock()
 _installed = False
 
@@ -37,7 +41,11 @@ class _HandledByCaller(logging.Filter):
             return False
         if _RESCHEDULE.match(str(record.msg)):
             return False  # a cancelled call's task, already released: nothing was lost
-        if record.name == "distributed.client" and record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+        if (
+            record.name == "distributed.client"
+            and record.exc_info
+            and isinstance(record.exc_info[1], asyncio.CancelledError)
+        ):
             return False  # a reconnect to a lost scheduler, cut short at exit: the caller was told (SchedulerLost)
         if not str(record.msg).startswith(("Compute Failed", "Task %s marked as failed because")):
             return True

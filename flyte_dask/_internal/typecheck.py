@@ -140,7 +140,11 @@ class CallChecker:
         """Raise `errors.RuntimeDataValidationError` if ``value`` does not match the return annotation (as Flyte 2 does)."""
         why = self.returns(value) if self.returns is not None else None
         if why is not None:
-            raise RuntimeDataValidationError("o0", f"the return value does not match its annotation {type_name(self.hints['return'])}: {why}", self.task_name)
+            raise RuntimeDataValidationError(
+                "o0",
+                f"the return value does not match its annotation {type_name(self.hints['return'])}: {why}",
+                self.task_name,
+            )
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if kwargs or not self.plain or not self.min_args <= len(args) <= self.max_args:

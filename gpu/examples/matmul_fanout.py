@@ -58,4 +58,6 @@ if __name__ == "__main__":
     seconds = time.perf_counter() - start
     print(f"{args.products / seconds:.1f} products/s; GPU use per task:")
     for record in run.gpu_usage()[:5]:
-        print(f"  {record['key']}: GPU {record['gpu_index']} ({record['gpu_model']}), peak {record['peak_memory_bytes'] / 2**20:.0f} MiB ({record['memory_scope']})")
+        print(
+            f"  {record['key']}: GPU {record['gpu_index']} ({record['gpu_model']}), peak {record['peak_memory_bytes'] / 2**20:.0f} MiB ({record['memory_scope']})"
+        )

@@ -15,7 +15,11 @@ import pytest
 
 def _unavailable() -> str | None:
     """Why this machine cannot run the GPU suite, or None if it can."""
-    for module, hint in (("cupy", "CuPy"), ("dask_cuda", "dask-cuda (../shared/gpu/offline-wheels.sh)"), ("pynvml", "nvidia-ml-py")):
+    for module, hint in (
+        ("cupy", "CuPy"),
+        ("dask_cuda", "dask-cuda (../shared/gpu/offline-wheels.sh)"),
+        ("pynvml", "nvidia-ml-py"),
+    ):
         if importlib.util.find_spec(module) is None:
             return f"{hint} is not installed"
     import cupy

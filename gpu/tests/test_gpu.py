@@ -118,7 +118,7 @@ def test_model_string_routes_and_unknown_model_fails(roles: dict[str, list[str]]
     with dask.config.set({"flyte-dask.resources-timeout": "1s"}):
         with pytest.raises(flyte.UnsatisfiableResourcesError, match=f"GPU-{model}"):
             matmul.override(resources=flyte.Resources(gpu="NOSUCHGPU:1"))(3)
-        with pytest.raises(flyte.UnsatisfiableResourcesError, match="'GPU': 8.0"):
+        with pytest.raises(flyte.UnsatisfiableResourcesError, match=r"'GPU': 8\.0"):
             matmul.override(resources=flyte.Resources(gpu=8))(3)
 
 
@@ -127,7 +127,11 @@ def test_fractional_gpus_pack(roles: dict[str, list[str]], gpu: float, expected:
     if len(roles["gpu"]) != 1:
         pytest.skip("packing is measured on a one-GPU host")
     shared = matmul.override(resources=flyte.Resources(gpu=gpu))
-    results = list(flyte.map(shared, range(8), itertools.repeat(1024), itertools.repeat(0.5), batch_size=1, return_exceptions=False))
+    results = list(
+        flyte.map(
+            shared, range(8), itertools.repeat(1024), itertools.repeat(0.5), batch_size=1, return_exceptions=False
+        )
+    )
     assert overlap([(r["start"], r["end"]) for r in results]) == expected
 
 
@@ -137,7 +141,11 @@ def test_cpu_tasks_stay_on_cpu_workers(roles: dict[str, list[str]]) -> None:
 
 def test_cluster_limit_bounds_gpu_tasks(roles: dict[str, list[str]]) -> None:
     limited = matmul.override(resources=flyte.Resources(gpu=0.25), limit=flyte.ClusterLimit("gpu-suite", 1))
-    results = list(flyte.map(limited, range(6), itertools.repeat(512), itertools.repeat(0.2), batch_size=1, return_exceptions=False))
+    results = list(
+        flyte.map(
+            limited, range(6), itertools.repeat(512), itertools.repeat(0.2), batch_size=1, return_exceptions=False
+        )
+    )
     assert overlap([(r["start"], r["end"]) for r in results]) == 1
 
 
@@ -167,10 +175,31 @@ def test_deploy_scripts_start_a_working_gpu_cluster(tmp_path: Path) -> None:
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASHBOARD_PORT": str(port + 1)}
     logs = [open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "gpu", "cpu")]
-    procs = [subprocess.Popen(["bash", str(ROOT / "gpu/deploy/start-scheduler.sh"), str(port)], env=env, stdout=logs[0], stderr=subprocess.STDOUT)]
+    procs = [
+        subprocess.Popen(
+            ["bash", str(ROOT / "gpu/deploy/start-scheduler.sh"), str(port)],
+            env=env,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        )
+    ]
     try:
-        procs.append(subprocess.Popen(["bash", str(ROOT / "gpu/deploy/start-gpu-workers.sh"), address, "2"], env=env, stdout=logs[1], stderr=subprocess.STDOUT))
-        procs.append(subprocess.Popen(["bash", str(ROOT / "gpu/deploy/start-cpu-workers.sh"), address, "1", "2"], env=env, stdout=logs[2], stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                ["bash", str(ROOT / "gpu/deploy/start-gpu-workers.sh"), address, "2"],
+                env=env,
+                stdout=logs[1],
+                stderr=subprocess.STDOUT,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                ["bash", str(ROOT / "gpu/deploy/start-cpu-workers.sh"), address, "1", "2"],
+                env=env,
+                stdout=logs[2],
+                stderr=subprocess.STDOUT,
+            )
+        )
         script = (
             "import sys, flyte_dask as flyte\n"
             f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
@@ -183,7 +212,9 @@ def test_deploy_scripts_start_a_working_gpu_cluster(tmp_path: Path) -> None:
             "print('OK', r['device'])\n"
         )
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, cwd=ROOT)
-        assert done.returncode == 0 and "OK 0" in done.stdout, done.stderr + "".join((tmp_path / f"{n}.log").read_text() for n in ("scheduler", "gpu", "cpu"))
+        assert done.returncode == 0 and "OK 0" in done.stdout, done.stderr + "".join(
+            (tmp_path / f"{n}.log").read_text() for n in ("scheduler", "gpu", "cpu")
+        )
     finally:
         for proc in reversed(procs):
             proc.terminate()

@@ -65,7 +65,9 @@ def _check(children: list[dict[str, Any]], n: int, gpu_workers: list[str]) -> No
 
 
 def _all_returned(client: Any) -> None:
-    used = client.run_on_scheduler(lambda dask_scheduler: [ws.used_resources.get("GPU", 0) for ws in dask_scheduler.workers.values()])
+    used = client.run_on_scheduler(
+        lambda dask_scheduler: [ws.used_resources.get("GPU", 0) for ws in dask_scheduler.workers.values()]
+    )
     assert set(used) == {0}
 
 

@@ -185,7 +185,9 @@ class Batcher:
             self.inflight_items -= len(items)
             run: list[Item] = []
             for index, item in items:
-                error = transport.unpicklable_argument(f"{self.task.name} ({self.item_name} {index})", *self.shape.call(item))
+                error = transport.unpicklable_argument(
+                    f"{self.task.name} ({self.item_name} {index})", *self.shape.call(item)
+                )
                 if error is None:
                     run.append((index, item))
                     continue
@@ -306,14 +308,21 @@ class Batcher:
                 return []
             await asyncio.sleep(interval)
             interval = min(2 * interval, high)
-            if transport.scheduler_gone(self.client) or time.monotonic() - checked > transport.scheduler_check_interval():
+            if (
+                transport.scheduler_gone(self.client)
+                or time.monotonic() - checked > transport.scheduler_check_interval()
+            ):
                 await self._ensure_scheduler()
                 checked = time.monotonic()
         return done
 
     async def _ensure_scheduler(self) -> None:
         """Raise `errors.RuntimeSystemError` saying how far the work got if the scheduler is lost."""
-        what = f"{self.length or 'the'} {self.item_name}s of {self.task.name}" if self.length else f"the {self.item_name}s of {self.task.name}"
+        what = (
+            f"{self.length or 'the'} {self.item_name}s of {self.task.name}"
+            if self.length
+            else f"the {self.item_name}s of {self.task.name}"
+        )
         await transport.ensure_scheduler(self.client, what, self.done_items, self.length or None)
 
     async def _collect(self, finished: list[Future]) -> None:
@@ -333,13 +342,18 @@ class Batcher:
                 start, count = self._forget(future)
                 error = await transport.failure(self.client, future)
                 if isinstance(error, KilledWorker) and count > 1:
-                    self.retry.extend(_pieces(items))  # run again in smaller batches: only a poison item fails in the end
+                    self.retry.extend(
+                        _pieces(items)
+                    )  # run again in smaller batches: only a poison item fails in the end
                     continue
                 if isinstance(error, KilledWorker) and start not in self.tried_alone:
                     self.suspects.append(items[0])  # it may only have shared a worker with the culprit
                     continue
                 if isinstance(error, KilledWorker):
-                    error = restate(error, f"{self.item_name} {start} of {self.task.name} killed the worker running it, alone: {error}")
+                    error = restate(
+                        error,
+                        f"{self.item_name} {start} of {self.task.name} killed the worker running it, alone: {error}",
+                    )
                 self._settle(start, [Failure(error)] * count, count)
 
     async def _results(self, ok: list[Future]) -> list[BatchResult]:

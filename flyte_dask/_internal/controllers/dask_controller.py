@@ -117,7 +117,9 @@ async def _in_order(batcher: Batcher, source: _MapSource, ordered: dict[int, lis
 class _MapSource:
     """A map's zipped iterables, pulled lazily by the consumer; checks each item before it is sent."""
 
-    def __init__(self, items: Iterator[tuple[Any, ...]], check: Callable[[tuple[Any, ...]], Any] | None, max_buffered: int) -> None:
+    def __init__(
+        self, items: Iterator[tuple[Any, ...]], check: Callable[[tuple[Any, ...]], Any] | None, max_buffered: int
+    ) -> None:
         self.items = items
         self.check = check
         self.max_buffered = max_buffered

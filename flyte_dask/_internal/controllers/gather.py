@@ -76,7 +76,9 @@ class CallBatcher:
         self.groups: dict[tuple[int, int, int], _Group] = {}
         self.runners: set[asyncio.Task[None]] = set()
 
-    def add(self, client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[asyncio.Future[Any], _Group]:
+    def add(
+        self, client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[asyncio.Future[Any], _Group]:
         """Register one call; its future gets the call's value or exception.
 
         Calls group by client, task and annotations (the group they were made in): the
@@ -160,7 +162,11 @@ async def _run_batched(group: _Group) -> None:
         while await batcher.step():
             if group.cancelled != seen:  # some callers went away: drop batches nobody waits for
                 seen = group.cancelled
-                abandoned = [f for f, (start, count) in batcher.inflight.items() if all(c.future.done() for c in calls[start : start + count])]
+                abandoned = [
+                    f
+                    for f, (start, count) in batcher.inflight.items()
+                    if all(c.future.done() for c in calls[start : start + count])
+                ]
                 if abandoned:
                     await batcher.cancel(abandoned)
     except BaseException as exc:

@@ -49,7 +49,9 @@ def _meets(offer: dict[str, float], request: dict[str, float]) -> bool:
 def _describe(offers: dict[str, dict[str, float]]) -> str:
     if not offers:
         return "the cluster has no workers"
-    return "workers offer: " + "; ".join(f"{address} {resources or '(no resources)'}" for address, resources in sorted(offers.items()))
+    return "workers offer: " + "; ".join(
+        f"{address} {resources or '(no resources)'}" for address, resources in sorted(offers.items())
+    )
 
 
 def placement(client: Client, task_name: str, request: dict[str, float]) -> dict[str, Any]:
@@ -129,7 +131,9 @@ async def slots(client: Client, task_name: str, request: dict[str, float], is_as
         eligible = list(restriction["workers"])
     capacity = {}
     for address in eligible:
-        fits = [int(view.offers[address].get(name, 0) / amount + 1e-9) for name, amount in request.items() if amount > 0]
+        fits = [
+            int(view.offers[address].get(name, 0) / amount + 1e-9) for name, amount in request.items() if amount > 0
+        ]
         if not is_async:
             fits.append(view.threads_by_worker.get(address, 1))
         capacity[address] = max(1, min(fits)) if fits else _UNBOUNDED
@@ -151,7 +155,7 @@ async def _wait_for_offer(client: Client, task_name: str, request: dict[str, flo
             raise UnsatisfiableResourcesError(
                 f"task {task_name} asks for {request}, which no worker offers (waited {timeout:g}s for workers "
                 f"to join); {_describe(view.offers)}. Start workers that advertise it, e.g. `dask cuda worker ADDRESS "
-                f"--resources \"GPU=1\"` or `dask worker ADDRESS --preload flyte_dask.gpu_preload`, or ask for less "
+                f'--resources "GPU=1"` or `dask worker ADDRESS --preload flyte_dask.gpu_preload`, or ask for less '
                 "with Resources(gpu=...) or task.override(resources=...)."
             )
         await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))

@@ -17,7 +17,9 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from types import MappingProxyType
 
-_overlay: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("flyte_dask_env_vars", default=MappingProxyType({}))
+_overlay: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "flyte_dask_env_vars", default=MappingProxyType({})
+)
 _install_lock = threading.Lock()
 
 
@@ -61,7 +63,7 @@ def _install() -> None:
     """Make ``os.environ`` a `CallEnviron` in this process, once."""
     with _install_lock:
         if not isinstance(os.environ, CallEnviron):
-            os.environ = CallEnviron(os.environ)  # type: ignore[assignment]
+            os.environ = CallEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 -- a view that adds per-call variables
 
 
 @contextmanager

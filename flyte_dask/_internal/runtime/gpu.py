@@ -102,7 +102,7 @@ def telemetry(task_name: str, key: Any, items: int = 1) -> Iterator[None]:
     device = devices[0]
     gpu_probe = probe()
     pid = os.getpid()
-    peak = [0, "device"]
+    peak: list[Any] = [0, "device"]  # [bytes, scope], set from the sampling thread
     stop = threading.Event()
 
     def sample() -> None:

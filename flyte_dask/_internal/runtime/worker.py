@@ -82,7 +82,9 @@ async def run_call_async(task: TaskSpec, call: Call, to_host: bool, submitted_at
     return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
 
 
-def run_batch(task: TaskSpec, shape: CallShape, to_host: bool, submitted_at: float, columns: list[list[Any]]) -> BatchResult | Shipped:
+def run_batch(
+    task: TaskSpec, shape: CallShape, to_host: bool, submitted_at: float, columns: list[list[Any]]
+) -> BatchResult | Shipped:
     """Run a batch of calls of a sync ``task`` one after another, each with its own retries.
 
     The batch travels as columns (one list per mapped iterable), which pickle far
@@ -101,7 +103,13 @@ def run_batch(task: TaskSpec, shape: CallShape, to_host: bool, submitted_at: flo
 
 
 async def run_batch_async(
-    task: TaskSpec, shape: CallShape, to_host: bool, concurrency: int, submitted_at: float, columns: list[list[Any]], key: Any
+    task: TaskSpec,
+    shape: CallShape,
+    to_host: bool,
+    concurrency: int,
+    submitted_at: float,
+    columns: list[list[Any]],
+    key: Any,
 ) -> BatchResult | Shipped:
     """Run a batch of calls of an async ``task`` concurrently on the task loop (at most
     ``concurrency`` at once when it is above 0), each with its own retries.
@@ -155,7 +163,9 @@ def _run_scope(task: TaskSpec, key: Any, worker: Any) -> contextlib.AbstractCont
     return stack
 
 
-def picklable_items(result: BatchResult | Shipped, task_name: str, first: int, item_name: str, by_value: bool) -> BatchResult | Shipped:
+def picklable_items(
+    result: BatchResult | Shipped, task_name: str, first: int, item_name: str, by_value: bool
+) -> BatchResult | Shipped:
     """``result`` with each value that cannot be pickled replaced by a failure naming the
     task, the item's index and the value's type (a Dask task run beside a batch whose
     result could not be sent back whole: see `_client.picklable_result`)."""
@@ -167,10 +177,12 @@ def picklable_items(result: BatchResult | Shipped, task_name: str, first: int, i
         except Exception as exc:
             item = f"{item_name} {first + offset}"
             values[offset] = Failure(
-                as_flyte_error(TypeError(
-                    f"task {task_name}: the result of {item} ({type(value).__name__}) cannot be pickled to send it back: {exc}. "
-                    "Return picklable data (plain values, arrays, dataclasses)."
-                ))  # fmt: skip
+                as_flyte_error(
+                    TypeError(
+                        f"task {task_name}: the result of {item} ({type(value).__name__}) cannot be pickled to send it back: {exc}. "
+                        "Return picklable data (plain values, arrays, dataclasses)."
+                    )
+                )
             )
     repaired = BatchResult(values, batch.seconds, sum(1 for value in values if type(value) is Failure))
     return shipped(repaired, by_value)
@@ -183,7 +195,14 @@ ITEMS_TOPIC = "flyte-dask.items"
 def _report(worker: Any, key: Any, task: TaskSpec, items: int, failed: int, retried: int) -> None:
     """Log what one Dask task of ``task`` did, with its spans, as a scheduler event."""
     span = dask.get_annotations().get("span", {})
-    record = {"key": str(key), "task": task.name, "items": items, "failed": failed, "retried": retried, "span_ids": list(span.get("ids", ()))}
+    record = {
+        "key": str(key),
+        "task": task.name,
+        "items": items,
+        "failed": failed,
+        "retried": retried,
+        "span_ids": list(span.get("ids", ())),
+    }
     worker.log_event(ITEMS_TOPIC, record)
 
 
@@ -207,7 +226,10 @@ def _leave_slot(key: Any) -> Any:
     returns or starts orchestrating.
     """
     worker = get_worker()
-    worker.loop.add_callback(worker.handle_stimulus, SecedeEvent(key=key, compute_duration=0.0, stimulus_id=f"flyte-dask-async-{time.time()}"))
+    worker.loop.add_callback(
+        worker.handle_stimulus,
+        SecedeEvent(key=key, compute_duration=0.0, stimulus_id=f"flyte-dask-async-{time.time()}"),
+    )
     return worker
 
 
@@ -277,7 +299,9 @@ def _accept(task: TaskSpec, plan: _Plan, token: str | None, value: Any) -> None:
         store().put(task.name, token, value)
 
 
-def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str, tally: list[int]) -> Any:
+def _sync_attempts(
+    task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str, tally: list[int]
+) -> Any:
     """One call, tried up to ``retries.count + 1`` times with the task's backoff between
     attempts; the final exception becomes a `Failure` holding Flyte's error class."""
     plan = _plan(task)
@@ -309,7 +333,13 @@ def _sync_attempts(task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
 
 
 async def _async_attempts(
-    task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], submitted_at: float, worker: str, busy: list[float] | None, tally: list[int]
+    task: TaskSpec,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    submitted_at: float,
+    worker: str,
+    busy: list[float] | None,
+    tally: list[int],
 ) -> Any:
     """The async twin of `_sync_attempts`; adds the item's time on the loop to ``busy`` when given."""
     plan = _plan(task)
@@ -343,14 +373,20 @@ def _bound(task: TaskSpec, submitted_at: float, attempt: int) -> tuple[float | N
     waited = time.time() - submitted_at
     queued = timeout.queued_seconds
     if attempt == 0 and queued is not None and waited > queued:
-        raise _timeout_error(errors.MaxQueuedTimeExceededError, f"task {task.name} waited {waited:.3g}s to start, over its max_queued_time of {queued:g}s")
+        raise _timeout_error(
+            errors.MaxQueuedTimeExceededError,
+            f"task {task.name} waited {waited:.3g}s to start, over its max_queued_time of {queued:g}s",
+        )
     runtime, deadline = timeout.seconds, timeout.deadline_seconds
     if deadline is not None and (runtime is None or deadline - waited < runtime):
         missed = f"task {task.name} did not finish within its deadline of {deadline:g}s"
         if waited >= deadline:
             raise _timeout_error(errors.DeadlineExceededError, missed)
         return deadline - waited, (errors.DeadlineExceededError, missed)
-    return runtime, (errors.MaxRuntimeExceededError, f"task {task.name} ran longer than its max_runtime of {runtime or 0:g}s")
+    return runtime, (
+        errors.MaxRuntimeExceededError,
+        f"task {task.name} ran longer than its max_runtime of {runtime or 0:g}s",
+    )
 
 
 _UNBOUNDED: _Bound = (errors.MaxRuntimeExceededError, "")
@@ -363,7 +399,9 @@ def _timeout_error(cls: type[errors.TaskTimeoutError], message: str) -> BaseExce
 
 def _retry(task: TaskSpec, exc: Exception, attempt: int) -> bool:
     """Whether to try again after ``exc``: attempts remain and nothing says stop."""
-    stop = isinstance(exc, (errors.NonRecoverableError, errors.DeadlineExceededError, errors.MaxQueuedTimeExceededError))
+    stop = isinstance(
+        exc, (errors.NonRecoverableError, errors.DeadlineExceededError, errors.MaxQueuedTimeExceededError)
+    )
     return attempt < task.retries.count and not stop
 
 
@@ -403,7 +441,9 @@ async def _eagerly(coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:
             values[index] = value
     finally:
         for _, _, coro, context in suspended:
-            if getattr(coro, "cr_frame", None) is not None:  # its task was cancelled before it ran: unwind it in its own context
+            if (
+                getattr(coro, "cr_frame", None) is not None
+            ):  # its task was cancelled before it ran: unwind it in its own context
                 context.run(coro.close)
     return values
 
@@ -451,11 +491,13 @@ async def _with_deadline(awaitable: Awaitable[Any], seconds: float | None, bound
         return await awaitable
     try:
         return await asyncio.wait_for(awaitable, seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise _timeout_error(*bound) from None
 
 
-def _sync_with_deadline(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float | None, bound: _Bound) -> Any:
+def _sync_with_deadline(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], seconds: float | None, bound: _Bound
+) -> Any:
     """Call ``func`` in this thread; past ``seconds`` the bound's timeout error is raised inside it.
 
     Python cannot stop a thread from outside, so the timeout is delivered as an

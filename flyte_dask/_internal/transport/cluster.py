@@ -96,7 +96,12 @@ def start_gpu_cluster(n_gpus: int, *, cpu_workers: int = 1, cpu_threads: int | N
     options["preload"] = ["flyte_dask.gpu_preload", *options.get("preload", ())]
     cluster = LocalCUDACluster(**options)
     add_workers(
-        cluster, cpu_workers, cpu_threads or max(2, _cpus() - n_gpus), env={"CUDA_VISIBLE_DEVICES": ""}, preload=[EMBEDDED_PRELOAD], host=options.get("host")
+        cluster,
+        cpu_workers,
+        cpu_threads or max(2, _cpus() - n_gpus),
+        env={"CUDA_VISIBLE_DEVICES": ""},
+        preload=[EMBEDDED_PRELOAD],
+        host=options.get("host"),
     )
     cluster.wait_for_workers(len(cluster.worker_spec))
     return cluster
@@ -131,4 +136,3 @@ def add_workers(
         names.append(name)
     cluster.scale(len(cluster.worker_spec))
     return names
-

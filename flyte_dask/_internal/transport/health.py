@@ -53,7 +53,7 @@ async def cluster_view_async(client: Client, max_age: float) -> ClusterView:
     view = _recent_view(client, max_age)
     if view is not None:
         return view
-    identity = await _bridge.await_on(_client_loop(client), client.scheduler.identity(n_workers=-1))
+    identity = await _bridge.await_on(_client_loop(client), scheduler_rpc(client).identity(n_workers=-1))
     return _new_view(client, identity.get("workers", {}))
 
 
@@ -105,6 +105,18 @@ def _task_of(future: Future) -> str:
     return str(key[0]).rsplit("-", 1)[0] if isinstance(key, tuple) else str(key)
 
 
+def scheduler_rpc(client: Client) -> Any:
+    """The client's connection to its scheduler; `lost_scheduler` where a closed client has none."""
+    if client.scheduler is None:
+        raise lost_scheduler(client, "a request to the scheduler")
+    return client.scheduler
+
+
+def scheduler_address(client: Client) -> str:
+    """The address of the client's scheduler, or a placeholder once the client is closed."""
+    return str(getattr(client.scheduler, "address", None) or "the scheduler")
+
+
 def scheduler_gone(client: Client) -> bool:
     """Whether the client has lost its scheduler (Dask cancels every future when it does)."""
     return str(client.status) in _GONE
@@ -112,7 +124,7 @@ def scheduler_gone(client: Client) -> bool:
 
 def lost_scheduler(client: Client, what: str, done: int | None = None, total: int | None = None) -> BaseException:
     """The error for work cut off by a lost scheduler: `errors.RuntimeSystemError` (and `ConnectionError`)."""
-    address = getattr(client.scheduler, "address", None) or "the scheduler"
+    address = scheduler_address(client)
     finished = ""
     if done is not None:
         of = f" of {total}" if total else ""
@@ -129,9 +141,13 @@ async def ensure_scheduler(client: Client, what: str, done: int | None = None, t
     ``flyte-dask.scheduler-timeout`` seconds (default 10)."""
     if not scheduler_gone(client):
         try:
-            await _bridge.await_on(_client_loop(client), asyncio.wait_for(client.scheduler.identity(), float(dask.config.get("flyte-dask.scheduler-timeout"))))
+            await _bridge.await_on(
+                _client_loop(client),
+                asyncio.wait_for(
+                    scheduler_rpc(client).identity(), float(dask.config.get("flyte-dask.scheduler-timeout"))
+                ),
+            )
             return
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass
     raise lost_scheduler(client, what, done, total)
-

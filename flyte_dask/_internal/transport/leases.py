@@ -33,7 +33,9 @@ def _register(client: Client, name: str, max_concurrent: int, lease_timeout: flo
     """
     settings = {} if lease_timeout is None else {"distributed.scheduler.locks.lease-timeout": f"{lease_timeout}s"}
     with dask.config.set(settings):
-        sem = Semaphore(max_leases=max_concurrent, name=f"flyte-dask-limit-{name}", scheduler_rpc=client.scheduler, loop=client.loop)
+        sem = Semaphore(
+            max_leases=max_concurrent, name=f"flyte-dask-limit-{name}", scheduler_rpc=client.scheduler, loop=client.loop
+        )
         if lease_timeout is not None and sem.acquire(timeout=0):  # registers it now, while the setting holds
             sem.release()
     return sem

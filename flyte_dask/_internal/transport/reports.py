@@ -9,6 +9,7 @@ from typing import Any
 from distributed import Client
 
 from flyte_dask._internal.nvml import probe
+from flyte_dask._internal.transport.health import scheduler_address
 
 
 def cluster_report(client: Client) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def cluster_report(client: Client) -> dict[str, Any]:
     except Exception:  # workers that cannot import flyte_dask cannot say
         seen = {}
     return {
-        "address": str(client.scheduler.address),
+        "address": scheduler_address(client),
         "workers": client.scheduler_info(n_workers=-1).get("workers", {}),
         "gpus_in_use": client.run_on_scheduler(_gpus_in_use),
         "gpus_seen": seen,
@@ -39,7 +40,9 @@ def performance_report(client: Client, filename: str) -> Any:
     """Dask's performance report of what runs inside the block (task stream, worker profile,
     bandwidth), saved as HTML to ``filename``. Needs bokeh (``flyte-dask[dashboard]``)."""
     if importlib.util.find_spec("bokeh") is None:
-        raise RuntimeError(f"cannot write the report {filename}: Dask's reports need bokeh; pip install 'flyte-dask[dashboard]'")
+        raise RuntimeError(
+            f"cannot write the report {filename}: Dask's reports need bokeh; pip install 'flyte-dask[dashboard]'"
+        )
     from distributed import performance_report as dask_report
 
     stack = contextlib.ExitStack()
@@ -89,4 +92,3 @@ def dashboard_link(client: Client) -> str | None:
         return client.dashboard_link if client.scheduler_info().get("services", {}).get("dashboard") else None
     except Exception:
         return None
-

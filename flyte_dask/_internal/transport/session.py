@@ -30,6 +30,7 @@ from flyte_dask._internal.quiet import quiet_compute_failures
 from flyte_dask._internal.runtime.orchestration import ResourceReleasePlugin
 from flyte_dask._internal.transport import submission
 from flyte_dask._internal.transport.cluster import start_local_cluster
+from flyte_dask._internal.transport.health import _client_loop
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
@@ -58,7 +59,11 @@ _session_lock = threading.RLock()
 
 
 def init(
-    address: str | Client | Any | None = None, *, timeout: float = DEFAULT_CONNECT_TIMEOUT, security: Security | bool | None = None, **cluster_options: Any
+    address: str | Client | Any | None = None,
+    *,
+    timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    security: Security | bool | None = None,
+    **cluster_options: Any,
 ) -> Client:
     """Connect this process to a Dask cluster; every task call after it is a Dask future.
 
@@ -76,7 +81,9 @@ def init(
     Calling `init` again replaces the previous session.
     """
     if security is not None and not isinstance(security, (Security, bool)):
-        raise TypeError(f"init(security=...) takes a distributed.Security (or True for the embedded cluster), not {type(security).__name__}")
+        raise TypeError(
+            f"init(security=...) takes a distributed.Security (or True for the embedded cluster), not {type(security).__name__}"
+        )
     global _session
     with _session_lock:
         shutdown()
@@ -95,7 +102,9 @@ def init(
             cluster = start_local_cluster(**cluster_options)
             _session = Session(client=Client(cluster, set_as_default=False, security=cluster.security), cluster=cluster)
         else:
-            _session = Session(client=connect(address, timeout, security if isinstance(security, Security) else None), cluster=None)
+            _session = Session(
+                client=connect(address, timeout, security if isinstance(security, Security) else None), cluster=None
+            )
         _register_plugins(_session.client)
         install_excepthook(before_exit=shutdown)
         quiet_compute_failures()  # the embedded cluster closes before threads are torn down
@@ -149,7 +158,7 @@ async def _speaks_dask(address: str, timeout: float, security: Security) -> None
     scheduler = rpc(address, timeout=timeout, connection_args=security.get_connection_args("client"))
     try:
         await asyncio.wait_for(scheduler.identity(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TimeoutError(f"nothing at {address} answered as a Dask scheduler") from None
     finally:
         await scheduler.close_rpc()
@@ -198,7 +207,7 @@ def _new_worker_client(worker: Worker) -> Client:
         if client is None:
             client = get_client()
             if str(client.status) in _STARTING:
-                _bridge.wait_on(worker.loop.asyncio_loop, _connected(client))
+                _bridge.wait_on(_client_loop(client), _connected(client))  # the worker's own loop
             _worker_clients[worker] = client
         return client
 
@@ -219,4 +228,3 @@ def require_client() -> Client:
     """The current client, starting the default session first if there is none."""
     client = current_client()
     return client if client is not None else init()
-

@@ -48,7 +48,13 @@ def _needs_host_copy(task: TaskSpec) -> bool:
 
 
 def submit_call(
-    client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any], *, leased: bool = False
+    client: Client,
+    task: TaskSpec,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    where: dict[str, Any],
+    *,
+    leased: bool = False,
 ) -> Future:
     """Submit one call of ``task`` as one Dask future carrying its resources (its retries run on the worker).
 
@@ -75,7 +81,9 @@ def submit_call(
     return future
 
 
-async def submit_call_async(client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any]) -> Future:
+async def submit_call_async(
+    client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any]
+) -> Future:
     """`submit_call` for async callers: waiting for a `ClusterLimit` lease does not block their loop."""
     if task.options.limit:
         await acquire_lease(client, task.options.limit.semaphore(client))
@@ -83,7 +91,9 @@ async def submit_call_async(client: Client, task: TaskSpec, args: tuple[Any, ...
     return submit_call(client, task, args, kwargs, where)
 
 
-def _submit(client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any]) -> tuple[Future, bool]:
+def _submit(
+    client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any], where: dict[str, Any]
+) -> tuple[Future, bool]:
     """The call's future, and whether it is new (False: an identical cached call's)."""
     if scheduler_gone(client):
         raise lost_scheduler(client, f"a call of {task.name}")
@@ -116,7 +126,12 @@ def _submit(client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[
 
 
 def submit_batches(
-    client: Client, task: TaskSpec, shape: CallShape, batches: list[list[list[Any]]], where: Sequence[dict[str, Any]], concurrency: int = 0
+    client: Client,
+    task: TaskSpec,
+    shape: CallShape,
+    batches: list[list[list[Any]]],
+    where: Sequence[dict[str, Any]],
+    concurrency: int = 0,
 ) -> list[Future]:
     """Submit each batch of calls (as columns) as one Dask future (see `_worker.run_batch`).
 
@@ -136,7 +151,13 @@ def submit_batches(
         columns = [shipped(batches[i], task.by_value) for i in indices]
         extra = ([keys[i] for i in indices],) if task.is_async else ()
         submitted = client.map(
-            func, columns, *extra, key=[keys[i] for i in indices], pure=False, resources=task.dask_resources or None, **where[indices[0]]
+            func,
+            columns,
+            *extra,
+            key=[keys[i] for i in indices],
+            pure=False,
+            resources=task.dask_resources or None,
+            **where[indices[0]],
         )
         for i, future in zip(indices, submitted):
             futures[i] = future
@@ -152,7 +173,9 @@ def raise_if_unpicklable(task_name: str, args: tuple[Any, ...], kwargs: dict[str
 
 def unpicklable_argument(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TypeError | None:
     """A `TypeError` naming the first argument of a call that cannot be pickled, and the fix; None if all can."""
-    named = [(f"positional argument {i}", v) for i, v in enumerate(args)] + [(f"argument {k!r}", v) for k, v in kwargs.items()]
+    named = [(f"positional argument {i}", v) for i, v in enumerate(args)] + [
+        (f"argument {k!r}", v) for k, v in kwargs.items()
+    ]
     for where, value in named:
         try:
             cloudpickle.dumps(value)
@@ -170,5 +193,4 @@ async def picklable_result(client: Client, future: Future, task: TaskSpec, first
     beside it (where its data is) replaces each value that cannot be pickled with a failure
     naming the item, so the other items still arrive."""
     repaired = client.submit(picklable_items, future, task.name, first, item_name, task.by_value, pure=False)
-    return unshipped(await gather(client, [repaired]))[0]  # type: ignore[no-any-return]
-
+    return unshipped(await gather(client, [repaired]))[0]

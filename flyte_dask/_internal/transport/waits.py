@@ -30,6 +30,7 @@ from flyte_dask._internal.transport.health import (
     lost_scheduler,
     scheduler_check_interval,
     scheduler_gone,
+    scheduler_rpc,
 )
 
 
@@ -109,7 +110,7 @@ async def explain(client: Client, error: BaseException) -> BaseException:
         return error
     address = getattr(error.last_worker, "address", None)
     try:
-        restarts = await client.scheduler.events(topic="worker-restart-memory")
+        restarts = await scheduler_rpc(client).events(topic="worker-restart-memory")
     except Exception:  # the scheduler is gone too: what we know is enough
         restarts = []
     oom = [event for _, event in restarts if event.get("worker") == address]
@@ -121,7 +122,7 @@ async def explain(client: Client, error: BaseException) -> BaseException:
 
 async def gather(client: Client, futures: list[Future]) -> list[Any]:
     """Await the results of finished Dask ``futures`` from any event loop."""
-    return await _bridge.await_on(_client_loop(client), client.gather(futures, asynchronous=True))  # type: ignore[no-any-return]
+    return await _bridge.await_on(_client_loop(client), client.gather(futures, asynchronous=True))
 
 
 async def failure(client: Client, future: Future) -> BaseException:
@@ -151,4 +152,3 @@ async def result_async(client: Client, future: Future) -> Any:
     except BaseException:
         _cancel_interrupted(client, future)
         raise
-
