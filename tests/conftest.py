@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -109,17 +110,24 @@ class DaskProcesses:
                 proc.kill()
 
 
-@pytest.fixture(scope="session")
-def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
-    """A scheduler and two 2-thread CPU workers as separate processes, started like on a cluster."""
-    procs = DaskProcesses(tmp_path_factory.mktemp("dask-processes"))
+@contextlib.contextmanager
+def started_processes(workdir: Path, workers: int, nthreads: int) -> Iterator[DaskProcesses]:
+    """A scheduler and ``workers`` CPU workers of ``nthreads`` threads (each under a nanny), closed afterwards."""
+    procs = DaskProcesses(workdir)
     try:
-        procs.worker("--nthreads", "2")
-        procs.worker("--nthreads", "2")
-        procs.wait_for_workers(2)
+        for _ in range(workers):
+            procs.worker("--nthreads", str(nthreads))
+        procs.wait_for_workers(workers)
         yield procs
     finally:
         procs.close()
+
+
+@pytest.fixture(scope="session")
+def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
+    """A scheduler and two 2-thread CPU workers as separate processes, started like on a cluster."""
+    with started_processes(tmp_path_factory.mktemp("dask-processes"), workers=2, nthreads=2) as procs:
+        yield procs
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

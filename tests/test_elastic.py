@@ -13,7 +13,7 @@ from distributed import Client, LocalCluster
 
 import flyte_dask as flyte
 from flyte_dask._internal.transport.cluster import add_workers
-from tests.conftest import DaskProcesses
+from tests.conftest import DaskProcesses, started_processes
 
 env = flyte.TaskEnvironment(name="elastic")
 gpu_env = flyte.TaskEnvironment(name="elastic_gpu", resources=flyte.Resources(gpu=1))
@@ -46,14 +46,8 @@ def expected_root(n: int) -> int:
 @pytest.fixture
 def four_thread_workers(tmp_path: Path) -> Iterator[DaskProcesses]:
     """A scheduler and two ``dask worker --nthreads 4`` processes (each under a nanny, so they can restart)."""
-    procs = DaskProcesses(tmp_path)
-    try:
-        procs.worker("--nthreads", "4")
-        procs.worker("--nthreads", "4")
-        procs.wait_for_workers(2)
+    with started_processes(tmp_path, workers=2, nthreads=4) as procs:
         yield procs
-    finally:
-        procs.close()
 
 
 def test_fresh_multi_thread_workers_never_report_a_lost_scheduler(

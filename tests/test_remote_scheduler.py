@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from distributed import Client
 
 import flyte_dask as flyte
 
-from .conftest import DaskProcesses, max_overlap, seed
+from .conftest import DaskProcesses, max_overlap, seed, started_processes
 
 env = flyte.TaskEnvironment(name="remote")
 
@@ -146,3 +148,87 @@ def test_in_process_cluster_hands_back_plain_values(no_session: None) -> None:
             assert flyte.run(fan, 2).outputs()[0][0][0] > 0
         finally:
             flyte.shutdown()
+
+
+HELPER = """
+SCALE = 3
+
+
+def scale(x: int) -> int:
+    return x * SCALE
+"""
+
+TASKS = """
+import helperlib
+from helperpkg.maths import offset
+
+import flyte_dask as flyte
+
+env = flyte.TaskEnvironment(name="projtasks")
+
+
+@env.task
+def work(x: int) -> int:
+    return offset(helperlib.scale(x))
+"""
+
+DRIVER = """
+import sys
+
+import flyte_dask as flyte
+import mytasks
+
+flyte.init(sys.argv[1])
+print(list(flyte.map(mytasks.work, range(5))))
+"""
+
+
+def test_local_modules_a_task_module_imports_reach_workers_that_cannot_import_them(tmp_path: Path) -> None:
+    # The driver's project: a task module importing a helper module and a helper package, none installed.
+    project = tmp_path / "project"
+    (project / "helperpkg").mkdir(parents=True)
+    (project / "helperlib.py").write_text(HELPER)
+    (project / "helperpkg" / "__init__.py").write_text("")
+    (project / "helperpkg" / "maths.py").write_text("def offset(x: int) -> int:\n    return x + 100\n")
+    (project / "mytasks.py").write_text(TASKS)
+    (project / "driver.py").write_text(DRIVER)
+    empty = tmp_path / "workers"
+    empty.mkdir()
+    with started_processes(empty, workers=1, nthreads=2) as procs:  # workers start where none of it is
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        done = subprocess.run(
+            [sys.executable, "driver.py", procs.address],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str([x * 3 + 100 for x in range(5)])
+
+
+def test_a_module_the_cluster_cannot_import_is_named_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    from flyte_dask._internal import transport
+
+    (tmp_path / "onlyhere_pkg.py").write_text("def f(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import onlyhere_pkg  # importable here, nowhere on the cluster (and not shipped: no task uses it)
+
+    empty = tmp_path / "cluster"
+    empty.mkdir()
+    with (
+        started_processes(empty, workers=1, nthreads=1) as procs,
+        Client(procs.address, set_as_default=False) as client,
+    ):
+        future = client.submit(onlyhere_pkg.f, 1)
+        future.exception(timeout=30)  # until the scheduler has refused it
+        error = asyncio.run(transport.failure(client, future))
+    assert isinstance(error, flyte.errors.ModuleLoadError) and isinstance(error, ModuleNotFoundError)
+    assert "cannot import 'onlyhere_pkg'" in str(
+        error
+    ) and "Install 'onlyhere_pkg' where the scheduler and workers run" in str(error)
+    assert "deserialization of the task graph" not in str(error)

@@ -33,18 +33,52 @@ def _installed_roots() -> tuple[str, ...]:
 
 
 def ship_by_value(func: Callable[..., Any]) -> bool:
-    """Register the module defining ``func`` with cloudpickle's by-value pickling, unless installed.
+    """Register the module defining ``func`` with cloudpickle's by-value pickling, unless installed,
+    and with it the project modules it imports (as Flyte 2's ``loaded_modules`` code bundle does).
 
-    Returns whether it did (``__main__``, which Dask already sends by value, is left alone).
+    Returns whether it did (``__main__``, which Dask already sends by value, is left alone;
+    its project imports are registered all the same).
     """
     module = sys.modules.get(getattr(func, "__module__", "") or "")
-    if module is None or module.__name__ == "__main__" or module.__name__.startswith("flyte_dask"):
+    if module is None or not _is_project(module):
+        return False
+    _register_with_imports(module)
+    return module.__name__ != "__main__"
+
+
+def _is_project(module: types.ModuleType) -> bool:
+    """Whether ``module`` is the user's own code: not installed, not the standard library, not flyte_dask."""
+    if module.__name__ == "__main__":
+        return True
+    if module.__name__.split(".")[0] in ("flyte_dask", "builtins") or module.__name__ in sys.builtin_module_names:
         return False
     path = getattr(module, "__file__", None)
-    if path and os.path.realpath(path).startswith(_installed_roots()):
-        return False
-    cloudpickle.register_pickle_by_value(module)
-    return True
+    return isinstance(path, str) and not os.path.realpath(path).startswith(_installed_roots())
+
+
+def _register_with_imports(module: types.ModuleType) -> None:
+    """Register ``module`` and, through its globals, every project module it reaches.
+
+    Modules imported inside function bodies at call time are not seen here; import them at
+    the top of the module (or install them on the workers).
+    """
+    seen: set[str] = set()
+    pending = [module]
+    while pending:
+        current = pending.pop()
+        if current.__name__ in seen:
+            continue
+        seen.add(current.__name__)
+        if current.__name__ != "__main__":
+            cloudpickle.register_pickle_by_value(current)
+        for value in list(vars(current).values()):
+            found = (
+                value
+                if isinstance(value, types.ModuleType)
+                else sys.modules.get(getattr(value, "__module__", None) or "")
+            )
+            if isinstance(found, types.ModuleType) and found.__name__ not in seen and _is_project(found):
+                pending.append(found)
 
 
 def _rebuild_code(ctor: Any, args: tuple[Any, ...], filename: str) -> types.CodeType:

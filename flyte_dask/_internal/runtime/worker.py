@@ -38,6 +38,7 @@ from flyte_dask._internal.runtime.cancellation import run_cancellable
 from flyte_dask._internal.runtime.environ import call_env
 from flyte_dask._internal.runtime.store import store
 from flyte_dask._internal.shipping import Shipped, dumps, shipped, unshipped
+from flyte_dask._runcontext import ANNOTATION as RUN_ANNOTATION
 from flyte_dask._runcontext import run_env, task_run_scope
 
 dask.config.update_defaults({"flyte-dask": {"worker": {"max-async-calls": 10_000}}})
@@ -193,8 +194,15 @@ ITEMS_TOPIC = "flyte-dask.items"
 
 
 def _report(worker: Any, key: Any, task: TaskSpec, items: int, failed: int, retried: int) -> None:
-    """Log what one Dask task of ``task`` did, with its spans, as a scheduler event."""
-    span = dask.get_annotations().get("span", {})
+    """Log what one Dask task of ``task`` did, with its spans, as a scheduler event.
+
+    Only inside a `flyte.run` (the run's summary and progress read these): a map or call
+    outside any run costs the scheduler no extra message per Dask task.
+    """
+    annotations = dask.get_annotations()
+    if not (annotations.get(RUN_ANNOTATION) or {}).get("run"):
+        return
+    span = annotations.get("span", {})
     record = {
         "key": str(key),
         "task": task.name,

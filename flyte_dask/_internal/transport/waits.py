@@ -104,8 +104,13 @@ async def explain(client: Client, error: BaseException) -> BaseException:
 
     The worker already made a task's own exception Flyte's; here Dask's ``KilledWorker``
     becomes `errors.RuntimeSystemError`, or `errors.OOMError` when the scheduler's event
-    log says the nanny restarted that worker for memory.
+    log says the nanny restarted that worker for memory, and code the cluster cannot
+    import (Dask's "Error during deserialization of the task graph") becomes
+    `errors.ModuleLoadError` naming the module and the fix.
     """
+    missing = _missing_module(error)
+    if missing is not None:
+        return missing
     if not isinstance(error, KilledWorker):
         return error
     address = getattr(error.last_worker, "address", None)
@@ -118,6 +123,22 @@ async def explain(client: Client, error: BaseException) -> BaseException:
         why = f"The worker was restarted for exceeding its memory limit (it used {oom[-1].get('rss', 0) / 2**20:.0f} MiB)."
         return as_flyte_error(error, errors.OOMError, code="OOMError", message=f"{error} {why}", worker=address)
     return as_flyte_error(error, errors.RuntimeSystemError, message=str(error), worker=address)
+
+
+def _missing_module(error: BaseException) -> BaseException | None:
+    """Flyte's `errors.ModuleLoadError` for a call the scheduler or a worker could not unpickle
+    for want of a module; None for any other failure (a task's own errors are Flyte's already)."""
+    cause = error if isinstance(error, ModuleNotFoundError) else error.__cause__
+    if isinstance(error, errors.BaseRuntimeError) or not isinstance(cause, ModuleNotFoundError):
+        return None
+    name = cause.name or str(cause)
+    message = (
+        f"the Dask cluster cannot import {name!r}, which the task's code or data needs: {cause}. "
+        f"Install {name.split('.')[0]!r} where the scheduler and workers run (the same version as here), "
+        "or, if it is your project's own code, import it at the top of the task's module so flyte_dask ships it "
+        "to them by value."
+    )
+    return as_flyte_error(cause, errors.ModuleLoadError, code="ModuleLoadError", message=message)
 
 
 async def gather(client: Client, futures: list[Future]) -> list[Any]:
