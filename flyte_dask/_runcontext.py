@@ -16,6 +16,7 @@ from typing import Any, Literal
 import dask
 
 from flyte_dask._internal.context import current_worker_task, groups_of
+from flyte_dask._internal.keys import key_name
 
 ANNOTATION = "flyte"
 """The Dask annotation holding the run context: ``{"run", "mode", "custom", "env"}``."""
@@ -91,7 +92,7 @@ def ctx() -> TaskContext | NullTaskContext:
     groups = groups_of(annotations)
     key = state.key
     return TaskContext(
-        action=ActionID(name=_key_name(key), run_name=run.get("run")),
+        action=ActionID(name=key_name(key), run_name=run.get("run")),
         mode=run.get("mode", "remote"),
         group_data=GroupData(groups[-1]) if groups else None,
         custom_context=dict(run.get("custom", {})),
@@ -100,10 +101,6 @@ def ctx() -> TaskContext | NullTaskContext:
         worker=getattr(state.worker, "address", None),
         disable_run_cache=bool(run.get("disable_run_cache", False)),
     )
-
-
-def _key_name(key: Any) -> str:
-    return "-".join(str(part) for part in key) if isinstance(key, tuple) else str(key)
 
 
 def run_context() -> dict[str, Any]:

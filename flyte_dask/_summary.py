@@ -12,6 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from flyte_dask._internal.keys import task_of_prefix
+
 
 @dataclass
 class TaskSummary:
@@ -93,7 +95,7 @@ def build(
 
     starts: dict[tuple[str, str], list[float]] = defaultdict(list)
     for g in groups or []:
-        task = g["task"].removesuffix("-cached")
+        task = task_of_prefix(g["task"])
         if "." not in task:  # Dask's own helpers (flyte_dask repairs, client.submit of plain functions)
             continue
         key = (" / ".join(g["group"][1:]), task)

@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import inspect
 import threading
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
@@ -22,6 +21,7 @@ from dask.base import tokenize
 from flyte_dask._deployment import PodTemplate, ReusePolicy, SecretRequest, ignored_options
 from flyte_dask._internal.context import group_token
 from flyte_dask._internal.controllers import current_controller
+from flyte_dask._internal.keys import cached_key, call_key
 from flyte_dask._internal.shipping import dumps, ship_by_value
 from flyte_dask._internal.typecheck import CallChecker, resolved_hints
 from flyte_dask._limits import ClusterLimit
@@ -232,12 +232,12 @@ class TaskTemplate(Generic[P, R]):
         Its prefix is the task's name (``my_env.process_item`` on the dashboard) and its
         TaskGroup the task within its group (see `group_token`).
         """
-        return (f"{self.name}-{group_token()}", uuid.uuid4().hex)
+        return call_key(self.name, group_token())
 
     def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str] | None:
         """The deterministic Dask key of a cached call (same version and inputs, same key), or None."""
         token = self.cache_token(args, kwargs)
-        return None if token is None else (f"{self.name}-cached", token)
+        return None if token is None else cached_key(self.name, token)
 
     def cache_token(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         """A cached call's identity: version, salt and inputs but ``ignored_inputs``; None when not cached

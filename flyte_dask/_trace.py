@@ -17,12 +17,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import dask
-
+from flyte_dask._internal import events
 from flyte_dask._internal.context import current_worker_task
 from flyte_dask.errors import TraceDoesNotAllowNestedTasksError
 
-TRACE_TOPIC = "flyte-dask.trace"
+TRACE_TOPIC = events.TraceRecord.TOPIC
 """The scheduler event topic trace calls are logged under."""
 
 T = TypeVar("T")
@@ -57,17 +56,9 @@ def _traced(name: str) -> Iterator[None]:
         raise
     finally:
         _in_trace.reset(token)
-        spans = dask.get_annotations().get("span", {})
-        record = {
-            "trace": name,
-            "key": str(state.key),
-            "span_ids": list(spans.get("ids", ())),
-            "start": start,
-            "seconds": time.time() - start,
-            "error": error,
-        }
+        record = events.TraceRecord(name, str(state.key), events.current_span_ids(), start, time.time() - start, error)
         try:
-            state.worker.log_event(TRACE_TOPIC, record)
+            events.log(state.worker, record)
         except Exception:  # a closing worker: the trace's outcome is what matters
             pass
 

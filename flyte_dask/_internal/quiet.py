@@ -18,13 +18,10 @@ import threading
 
 import dask
 
-_KEY = re.compile(r"^[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)$")
-_RESCHEDULE = re.compile(
-    r"^Attempting to reschedule task \('[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)'.*which was not found"
-)
-_CANCELLED = re.compile(
-    r"^Async instruction for .*\('[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|cached)'.* ended with CancelledError"
-)
+from flyte_dask._internal.keys import KEY_PATTERN, is_call_key
+
+_RESCHEDULE = re.compile(rf"^Attempting to reschedule task \('{KEY_PATTERN}'.*which was not found")
+_CANCELLED = re.compile(rf"^Async instruction for .*\('{KEY_PATTERN}'.* ended with CancelledError")
 _lock = threading.Lock()
 _installed = False
 
@@ -55,7 +52,7 @@ class _HandledByCaller(logging.Filter):
 def _ours(record: logging.LogRecord) -> bool:
     """Whether the record's first argument is the key of one of flyte_dask's task calls."""
     key = record.args[0] if isinstance(record.args, tuple) and record.args else None
-    return isinstance(key, tuple) and bool(key) and isinstance(key[0], str) and bool(_KEY.match(key[0]))
+    return is_call_key(key)
 
 
 def quiet_compute_failures() -> None:

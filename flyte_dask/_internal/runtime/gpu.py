@@ -20,14 +20,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import dask
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from flyte_dask._internal import events
 from flyte_dask._internal.nvml import GPUDevice, probe, visible_devices
 from flyte_dask._resources import GPU_RESOURCE, model_resource
 
-TELEMETRY_TOPIC = "flyte-dask-gpu"
+TELEMETRY_TOPIC = events.GpuRecord.TOPIC
 """The Dask event topic GPU task telemetry is logged under (``client.get_events(TELEMETRY_TOPIC)``)."""
 
 _SAMPLE_SECONDS = 0.01
@@ -122,20 +122,17 @@ def telemetry(task_name: str, key: Any, items: int = 1) -> Iterator[None]:
         stop.set()
         sampler.join()
         worker = get_worker()
-        span = dask.get_annotations().get("span", {})
-        worker.log_event(
-            TELEMETRY_TOPIC,
-            {
-                "key": str(key),
-                "task": task_name,
-                "items": items,
-                "worker": worker.address,
-                "gpu_index": device.index,
-                "gpu_uuid": device.uuid,
-                "gpu_model": device.model,
-                "peak_memory_bytes": peak[0],
-                "memory_scope": peak[1],
-                "seconds": time.perf_counter() - start,
-                "span_ids": list(span.get("ids", ())),
-            },
+        record = events.GpuRecord(
+            key=str(key),
+            task=task_name,
+            items=items,
+            worker=worker.address,
+            gpu_index=device.index,
+            gpu_uuid=device.uuid,
+            gpu_model=device.model,
+            peak_memory_bytes=peak[0],
+            memory_scope=peak[1],
+            seconds=time.perf_counter() - start,
+            span_ids=events.current_span_ids(),
         )
+        events.log(worker, record)

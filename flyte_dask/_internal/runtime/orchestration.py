@@ -25,7 +25,8 @@ from distributed import Worker
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.worker_state_machine import RecsInstrs, StateMachineEvent, WorkerState
 
-TOPIC = "flyte-dask-released-resources"
+from flyte_dask._internal import events
+
 """The scheduler event topic under which workers report resources given back."""
 
 
@@ -58,7 +59,7 @@ def _release(worker: Worker, key: Any) -> None:
         return
     run_id = ts.run_id
     worker.handle_stimulus(ReleaseResourcesEvent(key=key, stimulus_id=f"flyte-dask-orchestrate-{time()}"))
-    worker.log_event(TOPIC, {"key": key, "run_id": run_id, "worker": worker.address})
+    events.log(worker, events.ReleaseRecord(key, run_id, worker.address))
 
 
 def _as_key(value: Any) -> Any:
@@ -83,7 +84,7 @@ class ResourceReleasePlugin(SchedulerPlugin):
         self.scheduler = scheduler
 
     def log_event(self, topic: str, msg: Any) -> None:
-        if topic == TOPIC:
+        if topic == events.ReleaseRecord.TOPIC:
             self.handle_released(_as_key(msg["key"]), msg["run_id"], msg["worker"])
 
     def handle_released(self, key: Any, run_id: int, worker: str) -> None:

@@ -29,6 +29,7 @@ from distributed.worker_state_machine import SecedeEvent
 
 from flyte_dask import errors
 from flyte_dask._internal import bridge as _bridge
+from flyte_dask._internal import events
 from flyte_dask._internal.calls import BatchResult, Call, CallShape, Failure, TaskSpec
 from flyte_dask._internal.context import worker_task_scope
 from flyte_dask._internal.failures import as_flyte_error
@@ -189,10 +190,6 @@ def picklable_items(
     return shipped(repaired, by_value)
 
 
-ITEMS_TOPIC = "flyte-dask.items"
-"""The Dask event topic each task call or batch reports its items under (`Run.summary` reads it)."""
-
-
 def _report(worker: Any, key: Any, task: TaskSpec, items: int, failed: int, retried: int) -> None:
     """Log what one Dask task of ``task`` did, with its spans, as a scheduler event.
 
@@ -202,16 +199,7 @@ def _report(worker: Any, key: Any, task: TaskSpec, items: int, failed: int, retr
     annotations = dask.get_annotations()
     if not (annotations.get(RUN_ANNOTATION) or {}).get("run"):
         return
-    span = annotations.get("span", {})
-    record = {
-        "key": str(key),
-        "task": task.name,
-        "items": items,
-        "failed": failed,
-        "retried": retried,
-        "span_ids": list(span.get("ids", ())),
-    }
-    worker.log_event(ITEMS_TOPIC, record)
+    events.log(worker, events.ItemsRecord(str(key), task.name, items, failed, retried, events.current_span_ids()))
 
 
 def _result(values: list[Any], seconds: float, to_host: bool) -> BatchResult:

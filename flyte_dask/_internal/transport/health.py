@@ -22,6 +22,7 @@ from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal.failures import (
     as_flyte_error,
 )
+from flyte_dask._internal.keys import task_of
 
 T = TypeVar("T")
 
@@ -101,8 +102,8 @@ def scheduler_check_interval() -> float:
 
 
 def _task_of(future: Future) -> str:
-    key = future.key
-    return str(key[0]).rsplit("-", 1)[0] if isinstance(key, tuple) else str(key)
+    """The task whose call ``future`` is."""
+    return task_of(future.key)
 
 
 def scheduler_rpc(client: Client) -> Any:

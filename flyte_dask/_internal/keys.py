@@ -1,0 +1,51 @@
+"""Dask keys of flyte_dask's task calls, the one home of their format.
+
+A call's (or a batch's) key is ``("<env>.<task>-<group token>", "<uuid hex>")``: Dask's
+task prefix, and so the dashboard's name for it, is ``<env>.<task>``, and the group token
+(`context.group_token`) gives each group's calls a TaskGroup of their own. A cached call's
+key is ``("<env>.<task>-cached", <cache token>)``, the same for the same inputs.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+CACHED = "cached"
+"""The group-token place of a cached call's key."""
+
+KEY_PATTERN = r"[\w-]+\.[\w-]+-(?:[0-9a-f]{16}|" + CACHED + ")"
+"""The first element of our keys, as a regular expression (log filters match it inside messages)."""
+
+_FIRST = re.compile(f"^{KEY_PATTERN}$")
+
+
+def call_key(task_name: str, group: str) -> tuple[str, str]:
+    """A fresh key for one call or batch of ``task_name`` made in the group whose token is ``group``."""
+    return (f"{task_name}-{group}", uuid.uuid4().hex)
+
+
+def cached_key(task_name: str, token: str) -> tuple[str, str]:
+    """The deterministic key of a cached call of ``task_name`` whose inputs hash to ``token``."""
+    return (f"{task_name}-{CACHED}", token)
+
+
+def is_call_key(key: Any) -> bool:
+    """Whether ``key`` is one of flyte_dask's task-call keys."""
+    return isinstance(key, tuple) and bool(key) and isinstance(key[0], str) and bool(_FIRST.match(key[0]))
+
+
+def task_of(key: Any) -> str:
+    """The task a key belongs to (``my_env.process_item``); any other key as text."""
+    return str(key[0]).rsplit("-", 1)[0] if isinstance(key, tuple) and key else str(key)
+
+
+def task_of_prefix(prefix: str) -> str:
+    """The task a Dask task prefix names (a cached call's prefix keeps its ``-cached``)."""
+    return prefix.removesuffix(f"-{CACHED}")
+
+
+def key_name(key: Any) -> str:
+    """A key as one string (Flyte's action name for the call)."""
+    return "-".join(str(part) for part in key) if isinstance(key, tuple) else str(key)
