@@ -10,9 +10,9 @@ import dask
 import yaml
 
 from flyte_dask._deployment import ignored
+from flyte_dask._internal import settings
 from flyte_dask._internal.transport import DEFAULT_CONNECT_TIMEOUT, Client, init
 
-CONFIG_ENV = "FLYTE_DASK_CONFIG"
 """The environment variable naming a config file when none is passed."""
 
 
@@ -39,7 +39,7 @@ def init_from_config(
                 "it configures Flyte's platform; Dask needs only the scheduler's address",
                 stacklevel=3,
             )
-    config = _read(path_or_config if path_or_config is not None else os.environ.get(CONFIG_ENV))
+    config = _read(path_or_config if path_or_config is not None else os.environ.get(settings.CONFIG_ENV))
     address = config.get("address") or config.get("scheduler-address") or config.get("scheduler_address")
     if address is None:
         address = dask.config.get("scheduler-address", None)

@@ -205,3 +205,21 @@ def test_the_runtime_rule_catches_a_worker_module_calling_the_client(tmp_path: P
     assert "flyte_dask._internal.runtime.worker -> flyte_dask._internal.transport.session" in _runtime_reaching_out(
         package
     )
+
+
+def test_the_readme_lists_every_setting_and_environment_variable() -> None:
+    from flyte_dask._internal import settings
+
+    text = README.read_text()
+    missing = [f"flyte-dask.{s.key}" for s in settings.SETTINGS if f"`flyte-dask.{s.key}`" not in text]
+    missing += [name for name in settings.ENVIRONMENT if f"`{name}`" not in text]
+    assert missing == []
+
+
+def test_no_module_but_settings_registers_config_defaults() -> None:
+    offenders = [
+        name
+        for name, path in _modules().items()
+        if name != "flyte_dask._internal.settings" and "update_defaults" in path.read_text()
+    ]
+    assert offenders == []

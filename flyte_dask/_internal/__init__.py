@@ -7,7 +7,7 @@
 
 Beside them, modules every side shares, one concept each: `bridge` (every sync/async
 crossing), `calls` (the shapes that travel), `keys` (the Dask key format), `events` (typed scheduler
-events), `context` (where a call is made from,
+events), `settings` (every config key), `context` (where a call is made from,
 groups), `failures` (errors as Flyte's classes), `quiet` (logs), `shipping` (code and data
 by value), `typecheck`, `nvml`. Shared modules import no folder but `runtime`.
 Nothing here is public API: `flyte_dask/__init__.py` re-exports what is.

@@ -25,8 +25,7 @@ from typing import Any
 import dask
 
 from flyte_dask import errors
-
-dask.config.update_defaults({"flyte-dask": {"full-tracebacks": False}})
+from flyte_dask._internal import settings
 
 _FLYTE_FIELDS = ("code", "kind", "root_cause_message", "worker")
 
@@ -191,8 +190,8 @@ def user_frames(exc: BaseException) -> BaseException:
 
 
 def _full_tracebacks() -> bool:
-    flag = os.environ.get("FLYTE_DASK_FULL_TRACEBACKS", "")
-    return flag.lower() in ("1", "true", "yes") or bool(dask.config.get("flyte-dask.full-tracebacks"))
+    flag = os.environ.get(settings.FULL_TRACEBACKS_ENV, "")
+    return flag.lower() in ("1", "true", "yes") or bool(settings.get("full-tracebacks"))
 
 
 @functools.lru_cache(maxsize=1)

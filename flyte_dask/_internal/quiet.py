@@ -16,8 +16,7 @@ import re
 import signal
 import threading
 
-import dask
-
+from flyte_dask._internal import settings
 from flyte_dask._internal.keys import KEY_PATTERN, is_call_key
 
 _RESCHEDULE = re.compile(rf"^Attempting to reschedule task \('{KEY_PATTERN}'.*which was not found")
@@ -32,7 +31,7 @@ class _HandledByCaller(logging.Filter):
     cancelled (Ctrl-C): the caller gets each as an error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if dask.config.get("flyte-dask.full-tracebacks"):
+        if settings.get("full-tracebacks"):
             return True
         if _CANCELLED.match(str(record.msg)):
             return False

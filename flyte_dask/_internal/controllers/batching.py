@@ -20,7 +20,7 @@ import dask
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
-from flyte_dask._internal import transport
+from flyte_dask._internal import settings, transport
 from flyte_dask._internal.calls import BatchResult, CallShape, Failure, TaskSpec
 from flyte_dask._internal.controllers.placement import FRESH_SECONDS, Slots, slots
 from flyte_dask._internal.controllers.progress import Progress
@@ -33,25 +33,6 @@ from flyte_dask._internal.failures import (
 from flyte_dask._internal.shipping import unshipped
 from flyte_dask._internal.transport import Client, Future
 
-_CONFIG = "flyte-dask.map"
-dask.config.update_defaults(
-    {
-        "flyte-dask": {
-            "map": {
-                # Aim of auto-batching: each Dask task costs its worker about this long.
-                "target-batch-seconds": 0.05,
-                "max-batch-size": 50_000,
-                # Items submitted but not yet handed to the caller (bounds driver and cluster memory).
-                "max-buffered-items": 200_000,
-                # Dask tasks in flight per worker thread when no concurrency limit is set:
-                # auto-sized batches each carry enough work to need few; single items need many.
-                "batches-per-thread": 4,
-                "tasks-per-thread": 64,
-            }
-        }
-    }
-)
-
 _ENDED = ("finished", "error", "cancelled")
 """Future states that end a batch; a "lost" one (its worker died holding the result) is recomputed by Dask."""
 
@@ -63,7 +44,7 @@ Item = tuple[int, tuple[Any, ...]]
 
 def setting(name: str) -> Any:
     """A ``flyte-dask.map`` tunable from Dask's config."""
-    return dask.config.get(f"{_CONFIG}.{name}")
+    return settings.get(f"map.{name}")
 
 
 class Source(Protocol):

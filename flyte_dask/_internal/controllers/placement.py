@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import dask
 from dask.utils import parse_timedelta
 
+from flyte_dask._internal import settings
 from flyte_dask._internal.transport import (
     Client,
     ClusterView,
@@ -31,8 +31,6 @@ from flyte_dask._internal.transport import (
     on_client_loop,
 )
 from flyte_dask._resources import GPU_RESOURCE
-
-dask.config.update_defaults({"flyte-dask": {"resources-timeout": "30s"}})
 
 FRESH_SECONDS = 1.0
 """How old a view of the workers may be when planning where work goes."""
@@ -147,7 +145,7 @@ _UNBOUNDED = 1 << 20
 async def _wait_for_offer(client: Client, task_name: str, request: dict[str, float]) -> ClusterView:
     """The cluster's view once some worker offers ``request``, asked every 0.25 s (Dask's scheduler
     pushes no event when a worker joins); `UnsatisfiableResourcesError` after ``resources-timeout``."""
-    timeout = parse_timedelta(dask.config.get("flyte-dask.resources-timeout"))
+    timeout = parse_timedelta(settings.get("resources-timeout"))
     deadline = time.monotonic() + timeout
     view = await cluster_view_async(client, max_age=0)
     while not _offered(view, request):

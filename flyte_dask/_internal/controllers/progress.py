@@ -16,14 +16,12 @@ import threading
 import time
 from typing import Any
 
-import dask
 from dask.utils import parse_timedelta
 
+from flyte_dask._internal import settings
 from flyte_dask._internal.context import current_worker_task
 
-dask.config.update_defaults({"flyte-dask": {"progress": "auto", "progress-delay": "0.5s", "progress-min-calls": 64}})
-
-ENV = "FLYTE_DASK_PROGRESS"
+ENV = settings.PROGRESS_ENV
 
 _lock = threading.Lock()
 _open = 0  # bars open in this process: the next one is drawn below them
@@ -35,7 +33,7 @@ def enabled() -> bool:
         return False
     setting: Any = os.environ.get(ENV)
     if setting is None:
-        setting = dask.config.get("flyte-dask.progress")
+        setting = settings.get("progress")
     setting = str(setting).strip().lower()
     if setting in ("1", "true", "yes", "on"):
         return True
@@ -71,7 +69,7 @@ class Progress:
             unit="item",
             position=position,
             leave=position == 0,
-            delay=parse_timedelta(dask.config.get("flyte-dask.progress-delay")),
+            delay=parse_timedelta(settings.get("progress-delay")),
             file=sys.stderr,
             dynamic_ncols=True,
         )
@@ -104,4 +102,4 @@ def progress(name: str, total: int | None, groups: tuple[str, ...] = ()) -> Prog
 
 def gather_progress(name: str, calls: int, groups: tuple[str, ...]) -> Progress | None:
     """A bar for gathered calls, when there are enough of them to be worth one."""
-    return progress(name, calls, groups) if calls >= int(dask.config.get("flyte-dask.progress-min-calls")) else None
+    return progress(name, calls, groups) if calls >= int(settings.get("progress-min-calls")) else None

@@ -26,12 +26,10 @@ import uuid
 from typing import Any
 
 import cloudpickle
-import dask
 import fsspec
 
+from flyte_dask._internal import settings
 from flyte_dask._internal.shipping import dumps
-
-dask.config.update_defaults({"flyte-dask": {"cache": {"path": "~/.cache/flyte-dask"}}})
 
 
 class Store:
@@ -86,7 +84,7 @@ def _modified(fs: Any, path: str) -> float:
 
 def store() -> Store:
     """The store ``flyte-dask.cache.path`` names, in this process."""
-    return _store(str(dask.config.get("flyte-dask.cache.path")))
+    return _store(str(settings.get("cache.path")))
 
 
 @functools.lru_cache(maxsize=8)

@@ -29,7 +29,7 @@ from distributed.worker_state_machine import SecedeEvent
 
 from flyte_dask import errors
 from flyte_dask._internal import bridge as _bridge
-from flyte_dask._internal import events
+from flyte_dask._internal import events, settings
 from flyte_dask._internal.calls import BatchResult, Call, CallShape, Failure, TaskSpec
 from flyte_dask._internal.context import worker_task_scope
 from flyte_dask._internal.failures import as_flyte_error
@@ -41,8 +41,6 @@ from flyte_dask._internal.runtime.store import store
 from flyte_dask._internal.shipping import Shipped, dumps, shipped, unshipped
 from flyte_dask._runcontext import ANNOTATION as RUN_ANNOTATION
 from flyte_dask._runcontext import run_env, task_run_scope
-
-dask.config.update_defaults({"flyte-dask": {"worker": {"max-async-calls": 10_000}}})
 
 T = TypeVar("T")
 
@@ -240,7 +238,7 @@ async def _async_slot() -> asyncio.Semaphore:
     loop = asyncio.get_running_loop()
     slot = _slots.get(loop)
     if slot is None:
-        slot = _slots[loop] = asyncio.Semaphore(int(dask.config.get("flyte-dask.worker.max-async-calls")))
+        slot = _slots[loop] = asyncio.Semaphore(int(settings.get("worker.max-async-calls")))
     await slot.acquire()
     return slot
 

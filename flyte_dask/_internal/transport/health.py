@@ -14,11 +14,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import dask
 from distributed import Client, Future
 
 from flyte_dask import errors
 from flyte_dask._internal import bridge as _bridge
+from flyte_dask._internal import settings
 from flyte_dask._internal.failures import (
     as_flyte_error,
 )
@@ -85,9 +85,6 @@ def _client_loop(client: Client) -> asyncio.AbstractEventLoop:
     return loop
 
 
-dask.config.update_defaults({"flyte-dask": {"scheduler-timeout": 10.0, "scheduler-check": 5.0}})
-
-
 """A wait with no news for ``scheduler-check`` seconds asks the scheduler for its identity
 and gives up after ``scheduler-timeout`` more: a hung or unreachable scheduler is reported
 within 15 s by default; a closed connection at once."""
@@ -98,7 +95,7 @@ _GONE = ("connecting", "closing", "closed")
 
 def scheduler_check_interval() -> float:
     """Seconds a wait goes without news before it checks the scheduler is still there."""
-    return float(dask.config.get("flyte-dask.scheduler-check"))
+    return float(settings.get("scheduler-check"))
 
 
 def _task_of(future: Future) -> str:
@@ -144,9 +141,7 @@ async def ensure_scheduler(client: Client, what: str, done: int | None = None, t
         try:
             await _bridge.await_on(
                 _client_loop(client),
-                asyncio.wait_for(
-                    scheduler_rpc(client).identity(), float(dask.config.get("flyte-dask.scheduler-timeout"))
-                ),
+                asyncio.wait_for(scheduler_rpc(client).identity(), float(settings.get("scheduler-timeout"))),
             )
             return
         except (TimeoutError, OSError):

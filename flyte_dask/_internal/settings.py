@@ -1,0 +1,69 @@
+"""Every setting of flyte_dask, in one table: each Dask config key with its default and meaning, and
+each environment variable.
+
+Keys live under ``flyte-dask`` in Dask's config (``dask.config.set``, a YAML file in
+``~/.config/dask/``, or ``DASK_FLYTE_DASK__<KEY>`` variables), so Dask hands them to the
+worker processes it starts. Importing this module registers the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config key under ``flyte-dask``."""
+
+    key: str  #: dotted, under ``flyte-dask``: ``map.max-buffered-items``
+    default: Any  #: what it is when nobody set it
+    meaning: str  #: one line: what it changes
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("map.target-batch-seconds", 0.05, "auto-batching aims for Dask tasks of about this many seconds of work"),
+    Setting("map.max-batch-size", 50_000, "the most items one auto-sized batch holds"),
+    Setting("map.max-buffered-items", 200_000, "items submitted but not yet taken by the consumer (bounds memory)"),
+    Setting("map.batches-per-thread", 4, "auto-sized batches in flight per worker thread when no concurrency is set"),
+    Setting("map.tasks-per-thread", 64, "fixed-size batches (batch_size=N) in flight per worker thread"),
+    Setting("resources-timeout", "30s", "how long a request no worker meets waits for workers before it fails"),
+    Setting("scheduler-check", 5.0, "seconds a wait goes without news before it checks the scheduler is there"),
+    Setting("scheduler-timeout", 10.0, "seconds the scheduler has to answer that check before it counts as lost"),
+    Setting("worker.max-async-calls", 10_000, "async task calls one worker process runs at once"),
+    Setting("cache.path", "~/.cache/flyte-dask", "where cache='auto' results persist: a directory or any fsspec URL"),
+    Setting("full-tracebacks", False, "show every frame of a task's traceback, not only the user's"),
+    Setting("progress", "auto", "progress bars: True, False, or 'auto' (on in terminals and Jupyter)"),
+    Setting("progress-delay", "0.5s", "a bar appears only once its work has lasted this long"),
+    Setting("progress-min-calls", 64, "a gather shows a bar from this many calls"),
+)
+
+ENVIRONMENT: dict[str, str] = {
+    "FLYTE_DASK_CONFIG": "the YAML file init_from_config() reads when given none",
+    "FLYTE_DASK_PROGRESS": "1, 0 or auto: switches progress bars, over the progress key",
+    "FLYTE_DASK_FULL_TRACEBACKS": "1: every traceback frame, as the full-tracebacks key",
+}
+"""The environment variables flyte_dask reads, beside Dask's own."""
+
+CONFIG_ENV, PROGRESS_ENV, FULL_TRACEBACKS_ENV = ENVIRONMENT
+
+
+def _nested(settings: tuple[Setting, ...]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for setting in settings:
+        *parents, leaf = setting.key.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = setting.default
+    return {"flyte-dask": tree}
+
+
+dask.config.update_defaults(_nested(SETTINGS))
+
+
+def get(key: str) -> Any:
+    """The value of ``flyte-dask.<key>`` in Dask's config now."""
+    return dask.config.get(f"flyte-dask.{key}")
