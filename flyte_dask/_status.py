@@ -22,7 +22,8 @@ from flyte_dask._internal.transport.cluster import dask_cuda_installed
 from flyte_dask._resources import GPU_RESOURCE
 
 _PACKAGES = ("dask", "distributed", "cloudpickle", "dask-cuda", "cupy", "nvidia-ml-py")
-_MUST_MATCH = ("python", "dask", "distributed", "cloudpickle", "msgpack", "tornado")
+_MUST_MATCH = ("flyte-dask", "python", "dask", "distributed", "cloudpickle", "msgpack", "tornado")
+"""Packages every process must share; flyte-dask too, since its runtime functions travel by reference."""
 _MODEL_PREFIX = GPU_RESOURCE + "-"
 
 
@@ -192,7 +193,9 @@ def _problems(workers: list[WorkerStatus], reported: dict[str, Any]) -> list[str
         skewed = {where: v.get(package) for where, v in others.items() if v.get(package) != mine.get(package)}
         if skewed:
             where = ", ".join(f"{k} has {v}" for k, v in sorted(skewed.items()))
+            why = " (its engine's functions are pickled by their paths)" if package == "flyte-dask" else ""
             found.append(
-                f"version skew in {package}: this process has {mine.get(package)}, {where}; install the same version everywhere"
+                f"version skew in {package}{why}: this process has {mine.get(package)}, {where}; "
+                "install the same version everywhere"
             )
     return found

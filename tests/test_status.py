@@ -120,3 +120,15 @@ def test_version_skew_is_named(gpu_processes: DaskProcesses) -> None:
     reported["workers"][address]["packages"]["distributed"] = "1999.1.0"
     problems = _problems(flyte.cluster_status(gpu_processes.address).workers, reported)
     assert any(p.startswith("version skew in distributed") and f"{address} has 1999.1.0" in p for p in problems)
+
+
+def test_flyte_dask_itself_is_in_the_version_skew_check(gpu_processes: DaskProcesses) -> None:
+    with Client(gpu_processes.address, set_as_default=False) as client:
+        reported = client.get_versions(check=False, packages=["flyte-dask"])
+    workers = flyte.cluster_status(gpu_processes.address).workers
+    assert all(w.versions.get("flyte-dask") == flyte.__version__ for w in workers)  # reported by every worker
+    assert not any("skew in flyte-dask" in p for p in _problems(workers, reported))
+    address = sorted(reported["workers"])[0]
+    reported["workers"][address]["packages"]["flyte-dask"] = "0.0.1"
+    problems = _problems(workers, reported)
+    assert any(p.startswith("version skew in flyte-dask") and f"{address} has 0.0.1" in p for p in problems)

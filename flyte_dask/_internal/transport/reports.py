@@ -24,7 +24,7 @@ def cluster_report(client: Client) -> dict[str, Any]:
         "workers": client.scheduler_info(n_workers=-1).get("workers", {}),
         "gpus_in_use": client.run_on_scheduler(_gpus_in_use),
         "gpus_seen": seen,
-        "versions": client.get_versions(check=False),
+        "versions": client.get_versions(check=False, packages=["flyte-dask"]),
     }
 
 
