@@ -14,6 +14,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dask
@@ -65,8 +66,33 @@ Sink = Callable[[int, list[Any]], None]
 """Receives ``(index of the first item, per-item results)``; a failed item's result is a `Failure`."""
 
 
+@dataclass
+class InFlight:
+    """One batch submitted as one Dask task and not yet collected."""
+
+    items: list[Item]  #: its items, consecutive and in input order; kept to run again if its worker is lost
+    address: str | None  #: the worker `Slots` placed it on (counted in `Batcher.load`), or None where Dask places it
+
+    @property
+    def start(self) -> int:
+        """The index of its first item."""
+        return self.items[0][0]
+
+    @property
+    def count(self) -> int:
+        """How many items it holds."""
+        return len(self.items)
+
+
 class Batcher:
-    """One fan-out of a task's calls in flight: sizing, submission, leases and collection."""
+    """One fan-out of a task's calls in flight: sizing, submission, leases and collection.
+
+    Its policies are named parts: *sizing* (`_plan`, `_task_limit`, `_batch_size`,
+    `_observe`) picks how many Dask tasks are in flight and how many items each holds;
+    *recovery* (`retry`, `suspects`, `_pieces`) reruns a batch lost with its worker in
+    smaller pieces, then suspects alone, so only a poison item fails. Callers drive it
+    with `step`, `wake`, `unwanted`, `cancel` and `close`, never through its attributes.
+    """
 
     def __init__(
         self,
@@ -83,35 +109,57 @@ class Batcher:
         item_name: str = "map item",
         progress: Progress | None = None,
     ) -> None:
+        #: the client every submission and wait goes through
         self.client = client
-        self.task = task
-        self.shape = shape
-        self.source = source
-        self.sink = sink
+        #: the task fanned out, and how an item becomes one of its calls
+        self.task, self.shape = task, shape
+        #: where items come from (pulled by the consumer), and where per-item results go
+        self.source, self.sink = source, sink
+        #: the cap on items running at once (0: none); for async tasks it caps items, not Dask tasks
         self.concurrency = concurrency
+        #: ``batch_size=`` as given: a fixed batch size, or None to size batches from measured item cost
         self.fixed_batch = batch_size
+        #: Dask annotations every submission carries (the map's span, the run context)
         self.annotations = annotations or {}
+        #: what an item is called in messages ("map item", "gathered call")
         self.item_name = item_name
+        #: the progress bar, or None; closed (and set to None) by `close`
         self.progress = progress
-        self.planned = False  # `_plan` has read the cluster: threads, spread and slots below are set
+        #: `_plan` has read the cluster: `threads`, `spread` and `slots` below are set
+        self.planned = False
+        #: worker threads in the cluster when planned (at least 1)
         self.threads = 1
+        #: with a known length, the largest batch that still gives every thread four batches (0: unknown length)
         self.spread = 0
+        #: where restricted work goes (`Slots`), or None where Dask's own queuing places it
         self.slots: Slots | None = None
+        #: the `ClusterLimit`'s Dask semaphore, or None without a limit
         self.semaphore = task.options.limit.semaphore(client) if task.options.limit else None
-        self.leases = 0  # ClusterLimit leases taken and not yet spent on a batch
-        self.inflight: dict[Future, tuple[int, int]] = {}
-        self.batch_items: dict[Future, list[Item]] = {}  # kept to run again if the batch's worker is lost
-        self.retry: list[list[Item]] = []  # batches to submit before new items: pieces of lost batches
-        self.suspects: list[Item] = []  # single items whose worker died: each runs again alone
-        self.tried_alone: set[int] = set()
-        self.alone: Future | None = None  # the suspect running by itself, if one is
+        #: `ClusterLimit` leases taken and not yet spent on a batch (0 without a limit)
+        self.leases = 0
+        #: every batch submitted and not yet collected
+        self.inflight: dict[Future, InFlight] = {}
+        #: the sum of the in-flight batches' item counts (``== sum(b.count for b in inflight.values())``)
         self.inflight_items = 0
-        self.placed: dict[Future, str] = {}
+        #: per worker: how many in-flight batches `Slots` placed there (their `InFlight.address`)
         self.load: Counter[str] = Counter()
+        #: recovery: batches to submit before new items, the pieces of batches lost with their worker
+        self.retry: list[list[Item]] = []
+        #: recovery: single items whose worker died; each runs again alone, so only a poison item is blamed
+        self.suspects: list[Item] = []
+        #: recovery: indices of the items that already ran alone once
+        self.tried_alone: set[int] = set()
+        #: recovery: the suspect running by itself (nothing of ours runs beside it), or None
+        self.alone: Future | None = None
+        #: sizing: measured seconds of work per item (an average of recent batches), None until one is back
         self.item_seconds: float | None = None
+        #: sizing: the last auto-sized batch size (it grows at most 16x per batch)
         self.batch = batch_size or 1
-        self.interrupted = False  # set from outside: stop waiting and let the driver look (a caller went away)
+        #: `wake` was called: the current wait for results ends early
+        self._woken = False
+        #: the number of items, when known (0: unknown)
         self.length = length
+        #: items handed to the sink so far
         self.done_items = 0
         note_running(self)
 
@@ -250,10 +298,7 @@ class Batcher:
                     raise
                 return []
         for future, items, address in zip(futures, batches, picks):
-            self.inflight[future] = (items[0][0], len(items))
-            self.batch_items[future] = items
-            if address is not None:
-                self.placed[future] = address
+            self.inflight[future] = InFlight(items, address)
         if self.semaphore is not None:
             self.leases -= len(batches)
         return futures
@@ -284,8 +329,8 @@ class Batcher:
         interval = low
         checked = time.monotonic()
         while not (done := [f for f in self.inflight if f.status in _ENDED]):
-            if self.interrupted:
-                self.interrupted = False
+            if self._woken:
+                self._woken = False
                 return []
             await asyncio.sleep(interval)
             interval = min(2 * interval, high)
@@ -319,13 +364,12 @@ class Batcher:
             self._settle(start, result.values, result.failed)
         for future in finished:
             if future in self.inflight:  # erred, cancelled or lost as a whole (e.g. KilledWorker)
-                items = self.batch_items[future]
+                items = self.inflight[future].items
                 start, count = self._forget(future)
                 error = await transport.failure(self.client, future)
                 if isinstance(error, KilledWorker) and count > 1:
-                    self.retry.extend(
-                        _pieces(items)
-                    )  # run again in smaller batches: only a poison item fails in the end
+                    # run again in smaller batches: only a poison item fails in the end
+                    self.retry.extend(_pieces(items))
                     continue
                 if isinstance(error, KilledWorker) and start not in self.tried_alone:
                     self.suspects.append(items[0])  # it may only have shared a worker with the culprit
@@ -354,19 +398,18 @@ class Batcher:
             except (Exception, FutureCancelledError):
                 if transport.scheduler_gone(self.client):
                     await self._ensure_scheduler()
-                start, _ = self.inflight[future]
+                start = self.inflight[future].start
                 results.append(await transport.picklable_result(self.client, future, self.task, start, self.item_name))
         return results
 
     def _forget(self, future: Future) -> tuple[int, int]:
-        start, count = self.inflight.pop(future)
-        self.batch_items.pop(future, None)
+        batch = self.inflight.pop(future)
+        start, count = batch.start, batch.count
         if future is self.alone:
             self.alone = None
         self.inflight_items -= count
-        address = self.placed.pop(future, None)
-        if address is not None:
-            self.load[address] -= 1
+        if batch.address is not None:
+            self.load[batch.address] -= 1
         return start, count
 
     async def step(self) -> bool:
@@ -395,6 +438,14 @@ class Batcher:
         items = self.inflight_items if items is None else items
         of = f" of {self.length}" if self.length else ""
         return f"cancelled the {self.item_name}s of {self.task.name}: {items} were running, {self.done_items}{of} had finished"
+
+    def wake(self) -> None:
+        """End the current wait for results early, so the driver of `step` can look again (a caller went away)."""
+        self._woken = True
+
+    def unwanted(self, settled: Callable[[int], bool]) -> list[Future]:
+        """The in-flight batches whose every item ``settled(index)`` says nobody waits for any more."""
+        return [f for f, b in self.inflight.items() if all(settled(i) for i in range(b.start, b.start + b.count))]
 
     async def cancel(self, futures: list[Future], *, note: bool = True) -> None:
         """Cancel some in-flight batches (their items' callers went away)."""

@@ -48,7 +48,7 @@ class _Group:
         """One call's caller was cancelled: have the batcher look for batches nobody waits for."""
         self.cancelled += 1
         if self.batcher is not None:
-            self.batcher.interrupted = True
+            self.batcher.wake()
 
 
 class _CallSource:
@@ -162,11 +162,7 @@ async def _run_batched(group: _Group) -> None:
         while await batcher.step():
             if group.cancelled != seen:  # some callers went away: drop batches nobody waits for
                 seen = group.cancelled
-                abandoned = [
-                    f
-                    for f, (start, count) in batcher.inflight.items()
-                    if all(c.future.done() for c in calls[start : start + count])
-                ]
+                abandoned = batcher.unwanted(lambda index: calls[index].future.done())
                 if abandoned:
                     await batcher.cancel(abandoned)
     except BaseException as exc:
