@@ -43,7 +43,7 @@ class TaskEnvironment:
     - ``resources``: where the tasks run (a GPU request becomes a Dask resource restriction);
     - ``cache``: the default cache policy of its tasks;
     - ``env_vars``: set for each call of its tasks on the worker, seen by that call only
-      (``os.environ``, ``os.getenv``), never by calls running beside it (`_environ`);
+      (``os.environ``, ``os.getenv``), never by calls running beside it (`environ`);
     - ``reusable``: what Dask workers always do (see `ReusePolicy`); no warning;
     - ``image``, ``secrets``, ``pod_template``, ``plugin_config``, ``queue``,
       ``interruptible``, ``service_account``, ``include``: describe Flyte's containers

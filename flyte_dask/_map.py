@@ -1,8 +1,8 @@
 """`map`: fan a task out over iterables; ``map`` yields, ``map.aio`` is its async iterator.
 
 This is the front end: it checks the arguments and hands the fan-out to the current
-controller (`_controller`), which on Dask runs it through the shared batching core
-(`_batching`). Items are pulled from the user's iterables by the consumer, as results
+controller (`controllers`), which on Dask runs it through the shared batching core
+(`batching`). Items are pulled from the user's iterables by the consumer, as results
 are taken, so a lazy iterable of millions of items is never materialized.
 """
 

@@ -162,7 +162,7 @@ class Cache:
     Flyte's ``get_version``), else the ``policies``' versions hashed together, else a
     hash of the task function's source; ``"disable"`` always runs. A call's cache key is
     that version, ``salt`` and its inputs except ``ignored_inputs``. Results persist in a
-    store outside the cluster (`_store`: a local directory by default, or any fsspec
+    store outside the cluster (`store`: a local directory by default, or any fsspec
     URL, set by the Dask config key ``flyte-dask.cache.path``), written by the worker as
     each call or map item finishes, so a rerun after a crashed driver or cluster skips
     everything that finished. Entries older than ``max_age`` (seconds or a timedelta;

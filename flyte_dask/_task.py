@@ -54,7 +54,7 @@ class TaskOptions:
     cache: Cache = Cache("disable")
     short_name: str | None = None
     limit: ClusterLimit | None = None
-    env_vars: tuple[tuple[str, str], ...] = ()  # the environment's, set for each call on the worker (`_environ`)
+    env_vars: tuple[tuple[str, str], ...] = ()  # the environment's, set for each call on the worker (`environ`)
 
 
 class TaskTemplate(Generic[P, R]):

@@ -16,7 +16,7 @@ Call = tuple[tuple[Any, ...], dict[str, Any]]
 class TaskSpec(Protocol):
     """What the transport needs of a task (`TaskTemplate` is the one implementation).
 
-    The execution side (`_client`, `_worker`, the batching core) sees a task only
+    The execution side (`transport`, `runtime.worker`, the batching core) sees a task only
     through this, so it never imports the task class and the task never imports it.
     """
 

@@ -28,7 +28,7 @@ class WorkerTask:
     A call that calls other tasks becomes an orchestrator. Before it first waits on a
     nested call it gives up what it holds: a sync call leaves the worker's thread pool
     (`distributed.secede`), an async call its slot among the worker's async calls, and
-    its Dask task gives back its resources (`_orchestration`), so a GPU parent never
+    its Dask task gives back its resources (`orchestration`), so a GPU parent never
     blocks its GPU children and trees of any depth never deadlock, however few threads
     or async slots the cluster has. The calls of one batch share one Dask task, hence
     ``released``: its resources are given back once.

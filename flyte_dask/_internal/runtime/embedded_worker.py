@@ -1,4 +1,4 @@
-"""Dask worker preload for the embedded cluster's workers (`_cluster`): Ctrl-C is the driver's."""
+"""Dask worker preload for the embedded cluster's workers (`cluster`): Ctrl-C is the driver's."""
 
 from __future__ import annotations
 

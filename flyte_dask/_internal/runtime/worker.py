@@ -2,7 +2,7 @@
 
 Sync tasks run in Dask's thread pool, as any Dask task does. Async tasks are
 coroutines: their Dask task leaves its thread slot at once (a Dask long-running task)
-and the user's coroutine runs on flyte_dask's task loop (`_bridge.task_loop`), a thread
+and the user's coroutine runs on flyte_dask's task loop (`bridge.task_loop`), a thread
 of its own beside Dask's loop, so awaiting holds no thread and blocking user code
 cannot stall the worker. A batch keeps every per-item guarantee: each item is retried
 on its own and its exception is returned in its place; async items run concurrently.
@@ -168,7 +168,7 @@ def picklable_items(
 ) -> BatchResult | Shipped:
     """``result`` with each value that cannot be pickled replaced by a failure naming the
     task, the item's index and the value's type (a Dask task run beside a batch whose
-    result could not be sent back whole: see `_client.picklable_result`)."""
+    result could not be sent back whole: see `transport.picklable_result`)."""
     batch: BatchResult = unshipped(result)
     values = list(batch.values)
     for offset, value in enumerate(values):
@@ -254,7 +254,7 @@ class _Plan:
 
     attempts: int
     bounded: bool  # any Timeout bound to watch
-    cached: bool  # results are looked up in, and written to, the persistent store (`_store`)
+    cached: bool  # results are looked up in, and written to, the persistent store (`store`)
     mismatch: Callable[[Any], str | None] | None  # why a return value does not fit its annotation (None: fits)
 
     @property

@@ -33,7 +33,7 @@ CPU_THREADS = 1
 """Threads per CPU worker process of the embedded cluster, which has one process per core.
 
 Pure-Python sync work then uses every core (no GIL shared between threads), and async
-tasks run as coroutines that hold no thread (see `_worker`). For many I/O-bound *sync*
+tasks run as coroutines that hold no thread (see `runtime.worker`). For many I/O-bound *sync*
 calls, pass ``threads_per_worker=4`` (or more) to `init`.
 """
 
@@ -81,7 +81,7 @@ def _keep_main_to_driver() -> None:
     a new process before the current process has finished its bootstrapping phase".
     Python itself skips that re-import for a main module named ``__main__``, which is
     what this declares (``__main__.__spec__``, None for scripts). Workers never need the
-    script: task code travels by value with cloudpickle (`_shipping`).
+    script: task code travels by value with cloudpickle (`shipping`).
     """
     main = sys.modules.get("__main__")
     if main is not None and getattr(main, "__spec__", None) is None and getattr(main, "__file__", None):

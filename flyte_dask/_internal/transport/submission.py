@@ -58,7 +58,7 @@ def submit_call(
 ) -> Future:
     """Submit one call of ``task`` as one Dask future carrying its resources (its retries run on the worker).
 
-    ``where`` is its placement (`_placement.placement`).
+    ``where`` is its placement (`placement.placement`).
     A task under a `ClusterLimit` first takes a lease (blocking, out of the worker's
     thread pool when on a worker), unless the caller took it already (``leased``);
     the lease is returned when the future ends.
@@ -133,7 +133,7 @@ def submit_batches(
     where: Sequence[dict[str, Any]],
     concurrency: int = 0,
 ) -> list[Future]:
-    """Submit each batch of calls (as columns) as one Dask future (see `_worker.run_batch`).
+    """Submit each batch of calls (as columns) as one Dask future (see `runtime.worker.run_batch`).
 
     ``where[i]`` is batch i's placement. Batches placed alike go in one graph
     submission. ``concurrency`` bounds the items of one async batch running at once.
