@@ -26,10 +26,13 @@ def _answer_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def run_program(name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``tests/flyte2/<name>.py`` as ``python <file>`` would, from a scratch directory."""
+def run_program(
+    name: str, *args: str, timeout: float = 120, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``tests/flyte2/<name>.py`` as ``python <file>`` would, from a scratch directory (``extra_env`` added)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("FLYTE_DASK_FULL_TRACEBACKS", None)
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, str(PROGRAMS / f"{name}.py"), *args],
         capture_output=True,
@@ -174,15 +177,7 @@ def test_cli_lists_task_inputs_and_rejects_a_bad_value_in_one_line(
 
 
 def test_run_outputs_shows_the_items_its_tasks_finish() -> None:
-    environ = {**os.environ, "PYTHONPATH": str(ROOT), "FLYTE_DASK_PROGRESS": "1"}
-    done = subprocess.run(
-        [sys.executable, str(PROGRAMS / "run_progress.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environ,
-        cwd=PROGRAMS,
-    )
+    done = run_program("run_progress", extra_env={"FLYTE_DASK_PROGRESS": "1"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "30"
     final = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("run runprogress.main:")][
@@ -197,15 +192,7 @@ def test_a_new_version_override_runs_a_cached_map_again(tmp_path: Path) -> None:
 
     def run(version: str) -> tuple[list[str], int]:
         before = len(log.read_text().splitlines()) if log.exists() else 0
-        env = {**os.environ, "PYTHONPATH": str(ROOT), **cache}
-        done = subprocess.run(
-            [sys.executable, str(PROGRAMS / "versioned_cache.py"), version, str(log)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-            cwd=PROGRAMS,
-        )
+        done = run_program("versioned_cache", version, str(log), extra_env=cache)
         assert done.returncode == 0, done.stderr
         return done.stdout.strip().splitlines()[-1].split(","), len(log.read_text().splitlines()) - before
 
