@@ -72,13 +72,18 @@ def _register_with_imports(module: types.ModuleType) -> None:
         if current.__name__ != "__main__":
             cloudpickle.register_pickle_by_value(current)
         for value in list(vars(current).values()):
-            found = (
-                value
-                if isinstance(value, types.ModuleType)
-                else sys.modules.get(getattr(value, "__module__", None) or "")
-            )
+            found = value if isinstance(value, types.ModuleType) else sys.modules.get(_module_name(value))
             if isinstance(found, types.ModuleType) and found.__name__ not in seen and _is_project(found):
                 pending.append(found)
+
+
+def _module_name(value: Any) -> str:
+    """The module a global's value says it comes from; "" when it says none (or asking it fails, as a lazy proxy's may)."""
+    try:
+        name = getattr(value, "__module__", None)
+    except Exception:
+        return ""
+    return name if isinstance(name, str) else ""
 
 
 def _rebuild_code(ctor: Any, args: tuple[Any, ...], filename: str) -> types.CodeType:
