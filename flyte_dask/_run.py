@@ -16,8 +16,6 @@ from flyte_dask._internal import events, transport
 from flyte_dask._internal.context import run_span
 from flyte_dask._internal.controllers.placement import placement, placement_async
 from flyte_dask._internal.controllers.progress import Progress, progress
-from flyte_dask._internal.events import ItemsRecord
-from flyte_dask._internal.runtime.gpu import TELEMETRY_TOPIC
 from flyte_dask._internal.transport import Client, Future
 from flyte_dask._runcontext import run_scope
 from flyte_dask._summary import RunSummary, build
@@ -106,7 +104,7 @@ class Run:
         cannot see the process, the whole device's), ``seconds``. Read from the Dask
         scheduler's event log, which keeps the latest records per topic. Beyond Flyte 2.
         """
-        return events.in_span(transport.events(self.future.client, TELEMETRY_TOPIC), self.span_id)
+        return events.in_span(transport.events(self.future.client, events.GpuRecord.TOPIC), self.span_id)
 
     def summary(self) -> RunSummary:
         """What the run did, per group and task: items, succeeded, failed, retried, wall and
@@ -116,7 +114,7 @@ class Run:
         latest records per topic); ``print(run)`` shows it as a table. Beyond Flyte 2.
         """
         client = self.future.client
-        items = events.in_span(transport.events(client, ItemsRecord.TOPIC), self.span_id)
+        items = events.in_span(transport.events(client, events.ItemsRecord.TOPIC), self.span_id)
         return build(self.name, transport.span_report(client, self.span_id), items, self.gpu_usage())
 
     def __str__(self) -> str:
@@ -144,7 +142,7 @@ class Run:
         try:
             while True:
                 finished = self._finished_event.wait(_FOLLOW_SECONDS)
-                records = events.in_span(transport.events(self.future.client, ItemsRecord.TOPIC), self.span_id)
+                records = events.in_span(transport.events(self.future.client, events.ItemsRecord.TOPIC), self.span_id)
                 done, bad = sum(r["items"] for r in records), sum(r["failed"] for r in records)
                 bar.update(done - counted, bad - failed)
                 counted, failed = done, bad

@@ -32,8 +32,7 @@ class DaskController:
         Inside an async task this would block the task's event loop, so it raises
         `errors.SyncTaskCallInAsyncContextError` instead, as Flyte 2.12 does.
         """
-        name = getattr(task.func, "__name__", task.name)
-        _refuse_blocking(f"Sync task '{task.name}' was called", f"`await {name}.aio(...)`")
+        _refuse_blocking(task, mapped=False)
         task.check_args(args, kwargs)
         where = placement(self.client, task.name, task.dask_resources)
         return transport.wait(self.client, transport.submit_call(self.client, task, args, kwargs, where))
@@ -55,12 +54,13 @@ class DaskController:
     def map(self, fan_out: FanOut) -> AsyncIterator[list[Any]]:
         """Fan the task out over the items in a group of its own; results in input order.
 
-        Where the task may run is checked now (an unsatisfiable request raises here);
-        items are pulled as the returned stream is iterated.
+        For the sync form, where the task may run is checked now (an unsatisfiable request
+        raises here); the async form checks it at its first step, without blocking its loop.
+        Items are pulled as the returned stream is iterated.
         """
         task = fan_out.task
         if fan_out.blocking:  # checked before anything is submitted; an async caller's checks wait in its stream
-            _refuse_blocking(f"flyte.map of {task.name} was called", "`async for r in flyte.map.aio(...)`")
+            _refuse_blocking(task, mapped=True)
             placement(self.client, task.name, task.dask_resources)
         transport.orchestrate_if_on_worker()  # here, in the caller's thread: the stream may be stepped on another
         with group(f"{task.name}_{fan_out.group_name or 'map'}"):
@@ -82,18 +82,26 @@ class DaskController:
         return _in_order(batcher, source, ordered)
 
 
-def _refuse_blocking(what: str, fix: str) -> None:
-    """Raise `errors.SyncTaskCallInAsyncContextError` for a blocking call inside an async task.
+def _refuse_blocking(task: TaskSpec, *, mapped: bool) -> None:
+    """Raise `errors.SyncTaskCallInAsyncContextError` for a blocking call (or sync map) inside an async task.
 
     Blocking there would stall the task loop that the async calls of this worker process
     share, and can hang the run; Flyte 2.12 refuses it too ("Deadlock detected").
     """
     state = current_worker_task()
-    if state is not None and state.is_async and running_loop() is not None:
-        raise SyncTaskCallInAsyncContextError(
-            f"Deadlock detected: {what} in a blocking way from async code. This blocks the event loop "
-            f"and can hang the run. Use {fix} instead (the .aio() form)."
+    if state is None or not state.is_async or running_loop() is None:
+        return
+    if mapped:
+        what, fix = f"flyte.map of {task.name} was called", "`async for r in flyte.map.aio(...)`"
+    else:
+        what, fix = (
+            f"Sync task '{task.name}' was called",
+            f"`await {getattr(task.func, '__name__', task.name)}.aio(...)`",
         )
+    raise SyncTaskCallInAsyncContextError(
+        f"Deadlock detected: {what} in a blocking way from async code. This blocks the event loop "
+        f"and can hang the run. Use {fix} instead (the .aio() form)."
+    )
 
 
 async def _in_order(batcher: Batcher, source: _MapSource, ordered: dict[int, list[Any]]) -> AsyncIterator[list[Any]]:
