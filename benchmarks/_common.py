@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import gc
 import math
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import psutil
+from distributed import Client
 
 
 def trivial(x: int) -> int:
@@ -64,3 +72,52 @@ def print_table(rows: list[Row], title: str) -> None:
         print(
             f"{row.workload:<{width}}{row.system:<34}{row.seconds:>10.3f}{row.items_per_second:>14,.0f}{ratio:>14}  {row.note}"
         )
+
+
+class Cluster:
+    """A real ``dask scheduler`` and ``workers`` ``dask worker`` processes (each a nanny and its worker) on loopback."""
+
+    def __init__(
+        self, workdir: Path, extra_env: dict[str, str] | None = None, workers: int = 2, nthreads: int = 1
+    ) -> None:
+        port = _free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        environ = {**os.environ, **(extra_env or {})}
+        out = open(workdir / "cluster.log", "ab")
+        self.scheduler = subprocess.Popen(
+            [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=out,
+            stderr=out,
+            env=environ,
+        )
+        self.workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", str(nthreads), "--no-dashboard"],
+                stdout=out,
+                stderr=out,
+                env=environ,
+            )
+            for _ in range(workers)
+        ]
+        with Client(self.address, timeout=30, set_as_default=False) as probe:
+            probe.wait_for_workers(workers, timeout=60)
+
+    def worker_pid(self) -> int:
+        """The PID of one worker process (the nanny's child), which the nanny restarts when it dies."""
+        children = psutil.Process(self.workers[0].pid).children()
+        return next(c.pid for c in children if "resource_tracker" not in " ".join(c.cmdline()))
+
+    def close(self) -> None:
+        for proc in [*self.workers, self.scheduler]:
+            proc.terminate()
+        for proc in [*self.workers, self.scheduler]:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

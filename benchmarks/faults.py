@@ -30,10 +30,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-from distributed import Client
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import Cluster
 
 import flyte_dask as flyte
 from flyte_dask import errors
@@ -71,55 +70,6 @@ for i, value in enumerate(flyte.map(functools.partial(item, log=log, ms=ms), ran
         print(i, flush=True)
 print("done", flush=True)
 """
-
-
-class Cluster:
-    """A scheduler and two single-thread workers (each a nanny and its worker process)."""
-
-    def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
-        port = _free_port()
-        self.address = f"tcp://127.0.0.1:{port}"
-        environ = {**os.environ, **(extra_env or {})}
-        out = open(workdir / "cluster.log", "ab")
-        self.scheduler = subprocess.Popen(
-            [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stdout=out,
-            stderr=out,
-            env=environ,
-        )
-        self.workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1", "--no-dashboard"],
-                stdout=out,
-                stderr=out,
-                env=environ,
-            )
-            for _ in range(2)
-        ]
-        with Client(self.address, timeout=30, set_as_default=False) as probe:
-            probe.wait_for_workers(2, timeout=60)
-
-    def worker_pid(self) -> int:
-        """The PID of one worker process (the nanny's child), which the nanny restarts when it dies."""
-        children = psutil.Process(self.workers[0].pid).children()
-        return next(c.pid for c in children if "resource_tracker" not in " ".join(c.cmdline()))
-
-    def close(self) -> None:
-        for proc in [*self.workers, self.scheduler]:
-            proc.terminate()
-        for proc in [*self.workers, self.scheduler]:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _runs(log: Path) -> list[int]:

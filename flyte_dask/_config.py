@@ -13,8 +13,6 @@ from flyte_dask._deployment import ignored
 from flyte_dask._internal import settings
 from flyte_dask._internal.transport import DEFAULT_CONNECT_TIMEOUT, Client, init
 
-"""The environment variable naming a config file when none is passed."""
-
 
 def init_from_config(
     path_or_config: str | Path | dict[str, Any] | None = None, root_dir: Path | None = None, **flyte_options: Any

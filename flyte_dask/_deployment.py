@@ -27,7 +27,6 @@ def ignored(what: str, why: str, stacklevel: int = 4) -> None:
 PLATFORM_WHY = "it configures Flyte's Kubernetes platform, and Dask workers are processes started outside flyte_dask"
 
 _OPTION_WHY = {
-    "report": "Flyte reports are not rendered; use flyte-dask run --report for Dask's performance report",
     "secrets": "Dask has no secret store: set the secrets as environment variables where the workers start",
 }
 

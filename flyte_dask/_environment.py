@@ -28,6 +28,7 @@ from flyte_dask._options import (
 )
 from flyte_dask._resources import Resources
 from flyte_dask._task import TaskOptions, TaskTemplate
+from flyte_dask.extras import Sleep  # runs its body, as Flyte's local runner does
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -182,14 +183,14 @@ class TaskEnvironment:
         Use bare (``@env.task``) or with options (``@env.task(retries=3, timeout=60)``).
         ``retries`` (a count or `RetryStrategy` with `Backoff`) run on the worker,
         ``timeout`` (seconds, `timedelta` or `Timeout`) bounds each attempt there, ``cache``
-        and ``limit`` default to the environment's. ``pod_template``, ``report``,
-        ``interruptible``, ``queue``, ``service_account``, ``triggers`` and ``links``
-        describe Flyte's platform and warn once when set; the rest are accepted.
+        and ``limit`` default to the environment's, and ``report`` gives each call a
+        `flyte_dask.report` page. ``pod_template``, ``interruptible``, ``queue``,
+        ``service_account``, ``triggers`` and ``links`` describe Flyte's platform and warn
+        once when set; the rest are accepted.
         """
         ignored_options(
             "@env.task",
             pod_template=pod_template,
-            report=report,
             interruptible=interruptible,
             queue=queue,
             service_account=service_account,
@@ -204,6 +205,7 @@ class TaskEnvironment:
             short_name=short_name,
             limit=limit or self.limit,
             env_vars=tuple(sorted((self.env_vars or {}).items())),
+            report=report,
         )
 
         def decorate(func: F) -> TaskTemplate[Any, Any]:
@@ -226,5 +228,5 @@ def _warn_ignored(env: TaskEnvironment) -> None:
     }
     for name, reason in why.items():
         value = getattr(env, name)
-        if value and not (name == "image" and value == "auto"):
+        if value and not (name == "image" and value == "auto") and not isinstance(value, Sleep):
             ignored(f"TaskEnvironment({name}=...)", reason, stacklevel=5)

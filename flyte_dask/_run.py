@@ -16,8 +16,9 @@ from flyte_dask._internal import events, transport
 from flyte_dask._internal.context import run_span
 from flyte_dask._internal.controllers.placement import placement, placement_async
 from flyte_dask._internal.controllers.progress import Progress, progress
+from flyte_dask._internal.settings import get as get_setting
 from flyte_dask._internal.transport import Client, Future
-from flyte_dask._runcontext import run_scope
+from flyte_dask._runcontext import run_context, run_scope
 from flyte_dask._summary import RunSummary, build
 from flyte_dask._task import TaskTemplate
 
@@ -49,7 +50,13 @@ class Run:
     """
 
     def __init__(
-        self, task: TaskTemplate[Any, Any], name: str, future: Future, url: str | None, span_id: str, report: Any = None
+        self,
+        task: TaskTemplate[Any, Any],
+        name: str,
+        future: Future,
+        url: str | None,
+        span_id: str,
+        report: Any = None,
     ) -> None:
         self.task = task
         self._report = report  # an open performance report, saved once the run is done
@@ -108,14 +115,16 @@ class Run:
 
     def summary(self) -> RunSummary:
         """What the run did, per group and task: items, succeeded, failed, retried, wall and
-        compute seconds, items/s, and for GPU tasks the GPUs used and their peak memory.
+        compute seconds, items/s, and for GPU tasks the GPUs used and their peak memory; then
+        the `flyte_dask.report` page of each ``report=True`` call.
 
         Read from the Dask scheduler (spans, task groups and the event log, which keeps the
         latest records per topic); ``print(run)`` shows it as a table. Beyond Flyte 2.
         """
         client = self.future.client
         items = events.in_span(transport.events(client, events.ItemsRecord.TOPIC), self.span_id)
-        return build(self.name, transport.span_report(client, self.span_id), items, self.gpu_usage())
+        pages = events.in_span(transport.events(client, events.ReportRecord.TOPIC), self.span_id)
+        return build(self.name, transport.span_report(client, self.span_id), items, self.gpu_usage(), pages)
 
     def __str__(self) -> str:
         """The run's summary table once it is done (`summary`); its repr before."""
@@ -137,21 +146,73 @@ class Run:
                 self._save_report()
 
     def _follow(self, bar: Progress) -> None:
-        """Move ``bar`` with the items the run's tasks report (`summary`'s events), until it ends."""
-        counted = failed = 0
+        """Move ``bar`` with the items the run's tasks report (`summary`'s events), and draw one bar below it
+        per map the run starts, with its total, until the run ends. Calls that call tasks are not items."""
+        board = _Board(bar)
         try:
             while True:
                 finished = self._finished_event.wait(_FOLLOW_SECONDS)
-                records = events.in_span(transport.events(self.future.client, events.ItemsRecord.TOPIC), self.span_id)
-                done, bad = sum(r["items"] for r in records), sum(r["failed"] for r in records)
-                bar.update(done - counted, bad - failed)
-                counted, failed = done, bad
+                client = self.future.client
+                maps = events.in_span(transport.events(client, events.MapRecord.TOPIC), self.span_id)
+                board.show(maps, events.in_span(transport.events(client, events.ItemsRecord.TOPIC), self.span_id))
                 if finished:
                     return
         except Exception:  # the scheduler went away: outputs() says so
             return
         finally:
-            bar.close()
+            board.close()
+
+
+class _Board:
+    """A run's bars: the run's own (every call that is not a parent), then one per kind of map, in the order
+    they began. Maps with one label (the same task mapped from the same task and groups, e.g. once per item
+    of an outer map) share a bar, whose total is theirs together."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.run = bar  #: the run's bar
+        self.bars: dict[str, Progress | None] = {}  #: a bar per map label (None where bars are off)
+        self.label_of: dict[str, str] = {}  #: each map's span id -> its label
+        self.totals: dict[str, int | None] = {}  #: per label, its maps' items together (None: some map's unknown)
+        self.shown: dict[str | None, tuple[int, int]] = {}  #: items and failures drawn, per label (None: the run)
+
+    def show(self, maps: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
+        """Bring every bar up to the records read now (each record holds a Dask task's final counts)."""
+        for record in maps:
+            if record["span_id"] in self.label_of:
+                continue
+            label = self.label_of[record["span_id"]] = record["label"]
+            if label not in self.bars:
+                self.bars[label] = progress(label, None)
+                self.totals[label] = 0
+            known = self.totals[label]
+            self.totals[label] = None if known is None or record["total"] is None else known + record["total"]
+            if (bar := self.bars[label]) is not None:
+                bar.set_total(self.totals[label])
+        done = failed = 0
+        per_label: dict[str, list[int]] = {}
+        for record in items:
+            if not record.get("parent"):  # the run counts work; a map counts its items, parents or not
+                done, failed = done + record["items"], failed + record["failed"]
+            label = self.label_of.get((record.get("span_ids") or [""])[-1])
+            if label is not None:
+                counts = per_label.setdefault(label, [0, 0])
+                counts[0] += record["items"]
+                counts[1] += record["failed"]
+        self._move(None, self.run, done, failed)
+        for label, (label_done, label_failed) in per_label.items():
+            self._move(label, self.bars[label], label_done, label_failed)
+
+    def _move(self, where: str | None, bar: Progress | None, done: int, failed: int) -> None:
+        was_done, was_failed = self.shown.get(where, (0, 0))
+        if bar is not None:
+            bar.update(done - was_done, failed - was_failed)
+        self.shown[where] = (done, failed)
+
+    def close(self) -> None:
+        for bar in [*self.bars.values()][::-1]:
+            if bar is not None:
+                bar.close()
+        self.run.close()
 
 
 def _as_outputs(task: TaskTemplate[Any, Any], value: Any) -> RunOutputs:
@@ -169,7 +230,6 @@ _RUN_IGNORED = {
     "dry_run": False,
     "copy_bundle_to": None,
     "interactive_mode": None,
-    "raw_data_path": None,
     "run_base_dir": None,
     "run_start_time": None,
     "project": None,
@@ -185,7 +245,6 @@ _RUN_IGNORED = {
     "max_action_concurrency": None,
     "notifications": None,
     "cache_lookup_scope": "global",
-    "preserve_original_types": False,
     "debug": False,
     "tracked": False,
     "tracked_strict": False,
@@ -203,6 +262,7 @@ class _Settings:
     custom_context: dict[str, str] | None = None
     disable_cache: bool = False
     report: str | None = None
+    raw_data_path: str | None = None
 
 
 class _Runner:
@@ -248,6 +308,7 @@ class _Runner:
             custom=settings.custom_context,
             env=settings.env_vars,
             disable_run_cache=settings.disable_cache or None,
+            raw_data_path=settings.raw_data_path or run_context().get("raw_data_path") or get_setting("raw-data-path"),
         )
         with scope, run_span(name) as span_id:
             yield name, span_id, report
@@ -273,6 +334,8 @@ def with_runcontext(
     disable_run_cache: bool = False,
     custom_context: dict[str, str] | None = None,
     report: str | None = None,
+    preserve_original_types: bool = False,
+    raw_data_path: str | None = None,
     **platform: Any,
 ) -> RunContext:
     """Settings for one run (Flyte 2.12's ``flyte.with_runcontext``): ``with_runcontext(name="nightly").run(main, x=1)``.
@@ -280,12 +343,17 @@ def with_runcontext(
     On Dask: ``name`` names the run (its span on the dashboard, `Run.name`, ``ctx().action.run_name``);
     ``env_vars`` are set for every call of the run, nested ones included, seen by those
     calls only; ``custom_context`` reaches every call (`get_custom_context`);
-    ``overwrite_cache`` and ``disable_run_cache`` make cached tasks run again; ``mode`` is
+    ``overwrite_cache`` and ``disable_run_cache`` make cached tasks run again;
+    ``raw_data_path`` is where the run's `flyte_dask.io` data and reports go (default: this
+    process's Dask config ``flyte-dask.raw-data-path``, which the run carries to every
+    call inside it, nested ones included); outputs keep the types the task returned, with
+    ``preserve_original_types`` or without, as Flyte's local runner gives them; ``mode`` is
     reported by ``ctx().mode``, and every mode runs on the Dask session (`init`'s, or an
     embedded local cluster). Beyond Flyte 2: ``report="run.html"`` saves Dask's performance
     report of the run when its outputs are read. Flyte's platform settings (``project``,
     ``queue``, ``log_level``, ...) are accepted and warn once each.
     """
+    del preserve_original_types  # outputs keep their types either way (see above)
     unknown = sorted(set(platform) - set(_RUN_IGNORED))
     if unknown:
         raise TypeError(
@@ -303,4 +371,13 @@ def with_runcontext(
     for what, mapping in (("env_vars", env_vars), ("custom_context", custom_context)):
         if mapping is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise TypeError(f"with_runcontext({what}=...) takes a dict of str to str, got {mapping!r}")
-    return RunContext(_Settings(mode, name, env_vars, custom_context, overwrite_cache or disable_run_cache, report))
+    settings = _Settings(
+        mode,
+        name,
+        env_vars,
+        custom_context,
+        overwrite_cache or disable_run_cache,
+        report,
+        raw_data_path,
+    )
+    return RunContext(settings)

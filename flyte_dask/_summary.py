@@ -45,6 +45,7 @@ class RunSummary:
 
     run: str
     rows: list[TaskSummary]
+    reports: list[tuple[str, str]] = field(default_factory=list)  #: (task, page) per report a call wrote
 
     def __str__(self) -> str:
         header = (
@@ -81,13 +82,18 @@ class RunSummary:
             "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
             for line in lines
         ]
-        return "\n".join([f"run {self.run}", rendered[0], "-" * len(rendered[0]), *rendered[1:]])
+        pages = [f"report  {task}  {page}" for task, page in self.reports]
+        return "\n".join([f"run {self.run}", rendered[0], "-" * len(rendered[0]), *rendered[1:], *pages])
 
 
 def build(
-    run: str, groups: list[dict[str, Any]] | None, items: list[dict[str, Any]], gpu: list[dict[str, Any]]
+    run: str,
+    groups: list[dict[str, Any]] | None,
+    items: list[dict[str, Any]],
+    gpu: list[dict[str, Any]],
+    reports: list[dict[str, Any]],
 ) -> RunSummary:
-    """Join the scheduler's task groups with the item and GPU events of the run's spans."""
+    """Join the scheduler's task groups with the item, GPU and report events of the run's spans."""
     rows: dict[tuple[str, str], TaskSummary] = {}
 
     def row(group: str, task: str) -> TaskSummary:
@@ -119,7 +125,8 @@ def build(
         if name not in summary.gpus:
             summary.gpus.append(name)
         summary.peak_gpu_memory_bytes = max(summary.peak_gpu_memory_bytes, int(record["peak_memory_bytes"]))
-    return RunSummary(run, sorted(rows.values(), key=lambda r: (r.group.count("/"), r.group, r.task)))
+    pages = sorted({(record["task"], record["path"]) for record in reports})
+    return RunSummary(run, sorted(rows.values(), key=lambda r: (r.group.count("/"), r.group, r.task)), pages)
 
 
 def _group_of(record: dict[str, Any], names: dict[str, str]) -> str:

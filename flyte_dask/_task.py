@@ -21,6 +21,7 @@ from dask.base import tokenize
 from flyte_dask._deployment import PodTemplate, ReusePolicy, SecretRequest, ignored_options
 from flyte_dask._internal.context import group_token
 from flyte_dask._internal.controllers import current_controller
+from flyte_dask._internal.entry import entry_point
 from flyte_dask._internal.keys import cached_key, call_key
 from flyte_dask._internal.shipping import dumps, ship_by_value
 from flyte_dask._internal.typecheck import CallChecker, resolved_hints
@@ -55,6 +56,7 @@ class TaskOptions:
     short_name: str | None = None
     limit: ClusterLimit | None = None
     env_vars: tuple[tuple[str, str], ...] = ()  # the environment's, set for each call on the worker (`environ`)
+    report: bool = False  # each call writes a `flyte_dask.report` page (`task_reports`)
 
 
 class TaskTemplate(Generic[P, R]):
@@ -98,9 +100,14 @@ class TaskTemplate(Generic[P, R]):
 
     @functools.cached_property
     def _shipped(self) -> bytes:
+        """The function and its annotations resolved here, where every name they use is defined: a function
+        shipped by value carries only the globals its code reads, so ``"pd.DataFrame"`` would not resolve there."""
         self._pickling_in = threading.get_ident()
         try:
-            return dumps(self.func)
+            try:
+                return dumps((self.func, self._hints))
+            except Exception:  # an annotation that cannot travel: the worker resolves what it can
+                return dumps((self.func, None))
         finally:
             self._pickling_in = None
 
@@ -213,6 +220,11 @@ class TaskTemplate(Generic[P, R]):
         return resolved_hints(self.func)
 
     @functools.cached_property
+    def invoke(self) -> Callable[..., Any]:
+        """What an attempt calls: the function, wrapped when the task reports or takes or returns tables."""
+        return entry_point(self.func, self._signature, self._hints, self.name, self.options.report)
+
+    @functools.cached_property
     def check_args(self) -> CallChecker:
         """Raise `TypeError` if ``(args, kwargs)`` do not fit the signature and annotations."""
         return CallChecker(self.name, self._signature, self._hints)
@@ -270,4 +282,8 @@ class TaskTemplate(Generic[P, R]):
 @functools.lru_cache(maxsize=512)
 def _restore(shipped: bytes, env_name: str, options: TaskOptions, by_value: bool) -> TaskTemplate[Any, Any]:
     """Rebuild a pickled task, once per distinct task in each process."""
-    return TaskTemplate(cloudpickle.loads(shipped), env_name, options, by_value)
+    func, hints = cloudpickle.loads(shipped)
+    task: TaskTemplate[Any, Any] = TaskTemplate(func, env_name, options, by_value)
+    if hints is not None:
+        task.__dict__["_hints"] = hints  # as resolved where the task was defined (see `_shipped`)
+    return task

@@ -77,8 +77,9 @@ def free_port() -> int:
 class DaskProcesses:
     """Real ``dask scheduler`` and ``dask worker`` processes on loopback, in a scratch directory."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self.env = {**os.environ, **(env or {})}  # every process's environment (Dask config as DASK_* variables)
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.procs: list[subprocess.Popen[bytes]] = []
         self._spawn("scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1], "--no-dashboard")
@@ -87,7 +88,11 @@ class DaskProcesses:
         log = open(self.workdir / f"{args[0]}-{len(self.procs)}.log", "wb")
         self.procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "dask", *args], cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "dask", *args],
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
             )
         )
 
@@ -111,9 +116,12 @@ class DaskProcesses:
 
 
 @contextlib.contextmanager
-def started_processes(workdir: Path, workers: int, nthreads: int) -> Iterator[DaskProcesses]:
-    """A scheduler and ``workers`` CPU workers of ``nthreads`` threads (each under a nanny), closed afterwards."""
-    procs = DaskProcesses(workdir)
+def started_processes(
+    workdir: Path, workers: int, nthreads: int, env: dict[str, str] | None = None
+) -> Iterator[DaskProcesses]:
+    """A scheduler and ``workers`` CPU workers of ``nthreads`` threads (each under a nanny), closed afterwards;
+    ``env`` is added to their environment."""
+    procs = DaskProcesses(workdir, env)
     try:
         for _ in range(workers):
             procs.worker("--nthreads", str(nthreads))

@@ -176,14 +176,16 @@ def test_cli_lists_task_inputs_and_rejects_a_bad_value_in_one_line(
         assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_run_outputs_shows_the_items_its_tasks_finish() -> None:
-    done = run_program("run_progress", extra_env={"FLYTE_DASK_PROGRESS": "1"})
+def test_run_outputs_shows_the_items_its_tasks_finish_and_a_bar_per_map() -> None:
+    done = run_program("run_progress", extra_env={"FLYTE_DASK_PROGRESS": "1", "DASK_FLYTE_DASK__PROGRESS_DELAY": "0s"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "30"
     final = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("run runprogress.main:")][
         -1
     ]
-    assert "3001item" in final and "failed=30" in final, final  # 3,000 map items and the run's own call
+    assert "3000item" in final and "failed=30" in final, final  # 3,000 map items; the run's own call is a parent
+    bars = done.stderr.replace("\r", "\n")
+    assert "runprogress.main / runprogress.step: 100%" in bars and "3000/3000" in bars  # the map's bar, with its total
 
 
 def test_a_new_version_override_runs_a_cached_map_again(tmp_path: Path) -> None:

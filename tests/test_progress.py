@@ -23,11 +23,11 @@ def _env(progress: str | None) -> dict[str, str]:
     return env
 
 
-def _in_terminal(progress: str | None = None) -> str:
-    """Everything the script writes to a 120x40 pseudo-terminal."""
+def _in_terminal(progress: str | None = None, script: Path = SCRIPT) -> str:
+    """Everything ``script`` writes to a 120x40 pseudo-terminal."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, str(SCRIPT)], stdin=slave, stdout=slave, stderr=slave, env=_env(progress))
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=slave, stdout=slave, stderr=slave, env=_env(progress))
     os.close(slave)
     out = b""
     while select.select([master], [], [], 120)[0]:
@@ -68,3 +68,12 @@ def test_silent_in_a_pipe_unless_switched_on() -> None:
 def test_switched_off_in_a_terminal() -> None:
     out = _in_terminal("0")
     assert "gathered 300" in out and "item/s" not in out
+
+
+def test_a_run_draws_a_bar_per_kind_of_map_with_totals_and_no_parents() -> None:
+    out = _in_terminal(script=Path(__file__).parent / "flyte2" / "nested_progress.py")
+    assert "24500" in out  # the run's answer
+    assert "nest.main / nest.mid: 100%" in out and "20/20" in out  # main's map of parents, with its total
+    assert "nest.mid / nest.mid_map / nest.leaf: 100%" in out and "1000/1000" in out  # 20 maps of 50, one bar
+    finals = [line for line in out.replace("\r", "\n").splitlines() if line.startswith("run nest.main:")]
+    assert finals and "1000item" in finals[-1], finals[-3:]  # the leaves; main and the mids are parents

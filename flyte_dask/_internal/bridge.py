@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -139,6 +139,14 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="flyte-dask-bridge") as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run blocking ``fn`` (file or network I/O) on a thread and await it, so the caller's loop runs on.
+
+    The thread sees the caller's context variables (the run, the task call), as ``asyncio.to_thread`` gives.
+    """
+    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:

@@ -27,6 +27,9 @@ class TaskSpec(Protocol):
     options: Any
 
     @property
+    def invoke(self) -> Callable[..., Any]: ...
+
+    @property
     def retries(self) -> RetryStrategy: ...
 
     @property

@@ -24,7 +24,20 @@ class ItemsRecord:
     items: int  #: calls it ran: 1, or a batch's items
     failed: int  #: of those, how many ended in an exception (``failed <= items``)
     retried: int  #: of those, how many needed more than one attempt
+    parent: bool  #: its calls called tasks themselves (a run's progress counts only the others as items)
     span_ids: list[str]  #: the spans (run, groups) it ran in, outermost first
+
+
+@dataclasses.dataclass(frozen=True)
+class MapRecord:
+    """A map started inside a `flyte.run`, on a worker: the run's progress draws a bar for it."""
+
+    TOPIC: ClassVar[str] = "flyte-dask.map"
+
+    span_id: str  #: the map's own group (span); its batches' innermost span
+    label: str  #: what its bar says: the calling task, the groups between, the mapped task
+    total: int | None  #: its items, when the map knows its length
+    span_ids: list[str]  #: the spans (run, groups) it was started in, outermost first, its own last
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +84,19 @@ class ReleaseRecord:
     worker: str  #: the worker's address
 
 
-Record = ItemsRecord | GpuRecord | TraceRecord | ReleaseRecord
+@dataclasses.dataclass(frozen=True)
+class ReportRecord:
+    """A call of a ``report=True`` task wrote its report page (`Run.summary` lists them)."""
+
+    TOPIC: ClassVar[str] = "flyte-dask.report"
+
+    key: str  #: the Dask key of the call, as text
+    task: str  #: the task's name
+    path: str  #: where the page is: a path or fsspec URL under the raw-data location
+    span_ids: list[str]  #: the spans (run, groups) it ran in, outermost first
+
+
+Record = ItemsRecord | MapRecord | GpuRecord | TraceRecord | ReleaseRecord | ReportRecord
 
 
 def log(worker: Any, record: Record) -> None:

@@ -34,6 +34,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scheduler-timeout", 10.0, "seconds the scheduler has to answer that check before it counts as lost"),
     Setting("worker.max-async-calls", 10_000, "async task calls one worker process runs at once"),
     Setting("cache.path", "~/.cache/flyte-dask", "where cache='auto' results persist: a directory or any fsspec URL"),
+    Setting(
+        "raw-data-path",
+        "~/.cache/flyte-dask/raw",
+        "where flyte.io Files, Dirs, DataFrames and reports are written: a directory or any fsspec URL every worker reaches",
+    ),
     Setting("full-tracebacks", False, "show every frame of a task's traceback, not only the user's"),
     Setting("progress", "auto", "progress bars: True, False, or 'auto' (on in terminals and Jupyter)"),
     Setting("progress-delay", "0.5s", "a bar appears only once its work has lasted this long"),

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flyte_dask.errors import RuntimeDataValidationError
+from flyte_dask.io._dataframe import DataFrame, is_table_type
 
 _NO_CHECK = (Any, inspect.Parameter.empty, typing.TypeVar)
 
@@ -59,7 +60,7 @@ def mismatch(value: object, tp: object) -> str | None:
         return None if value in args else f"expected one of {args!r}, got {_describe(value)}"
     if origin is None:
         if isinstance(tp, type):
-            if isinstance(value, tp):
+            if isinstance(value, tp) or _same_table(value, tp):
                 return None
             return f"expected {type_name(tp)}, got {_describe(value)}"
         return None
@@ -68,6 +69,13 @@ def mismatch(value: object, tp: object) -> str | None:
     if not isinstance(value, origin):
         return f"expected {type_name(tp)}, got {_describe(value)}"
     return _mismatch_items(value, origin, args)
+
+
+def _same_table(value: object, tp: type) -> bool:
+    """A table passes for another table type: a `flyte_dask.io.DataFrame` for ``pd.DataFrame`` and the reverse."""
+    if tp is DataFrame:
+        return is_table_type(type(value))
+    return isinstance(value, DataFrame) and is_table_type(tp)
 
 
 def _mismatch_items(value: Any, origin: type, args: tuple[Any, ...]) -> str | None:

@@ -43,10 +43,10 @@ class LocalController:
     """Tasks as plain Python functions, as Flyte 2 runs them outside a run."""
 
     def call(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return task.func(*args, **kwargs)
+        return task.invoke(*args, **kwargs)
 
     async def call_async(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        value = task.func(*args, **kwargs)
+        value = task.invoke(*args, **kwargs)
         return await value if inspect.isawaitable(value) else value
 
     async def map(self, fan_out: FanOut) -> AsyncIterator[list[Any]]:

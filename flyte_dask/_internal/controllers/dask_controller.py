@@ -15,7 +15,7 @@ from flyte_dask._internal.context import current_worker_task, group, groups_of
 from flyte_dask._internal.controllers import gather as _gather
 from flyte_dask._internal.controllers.batching import Batcher, Item, setting
 from flyte_dask._internal.controllers.placement import placement
-from flyte_dask._internal.controllers.progress import progress
+from flyte_dask._internal.controllers.progress import announce_map, progress
 from flyte_dask._internal.transport import Client
 from flyte_dask.errors import SyncTaskCallInAsyncContextError
 
@@ -65,6 +65,7 @@ class DaskController:
         transport.orchestrate_if_on_worker()  # here, in the caller's thread: the stream may be stepped on another
         with group(f"{task.name}_{fan_out.group_name or 'map'}"):
             annotations = dask.get_annotations()
+        announce_map(task.name, fan_out.length or None, annotations)
         source = _MapSource(fan_out.items, fan_out.check, max(setting("max-buffered-items"), fan_out.concurrency))
         ordered: dict[int, list[Any]] = {}
         batcher = Batcher(

@@ -18,8 +18,10 @@ from typing import Any
 
 from dask.utils import parse_timedelta
 
-from flyte_dask._internal import settings
-from flyte_dask._internal.context import current_worker_task
+from flyte_dask._internal import events, settings
+from flyte_dask._internal.context import current_worker_task, groups_of
+from flyte_dask._internal.keys import task_of
+from flyte_dask._runcontext import ANNOTATION as RUN_ANNOTATION
 
 ENV = settings.PROGRESS_ENV
 
@@ -84,9 +86,16 @@ class Progress:
         self.bar.update(done)
         Progress.spent += time.perf_counter() - start
 
+    def set_total(self, total: int | None) -> None:
+        """Change the total (None: unknown), as more work joins the bar."""
+        self.bar.total = total or None
+        self.bar.refresh()
+
     def close(self) -> None:
         global _open
         start = time.perf_counter()
+        if time.time() - self.bar.start_t >= self.bar.delay:  # a bar shown draws its final counts, however recent
+            self.bar.refresh()
         self.bar.close()
         with _lock:
             _open -= 1
@@ -103,3 +112,18 @@ def progress(name: str, total: int | None, groups: tuple[str, ...] = ()) -> Prog
 def gather_progress(name: str, calls: int, groups: tuple[str, ...]) -> Progress | None:
     """A bar for gathered calls, when there are enough of them to be worth one."""
     return progress(name, calls, groups) if calls >= int(settings.get("progress-min-calls")) else None
+
+
+def announce_map(task: str, total: int | None, annotations: dict[str, Any]) -> None:
+    """Tell the run's progress (on the driver) about a map started here, on a worker inside a `flyte.run`.
+
+    Its bar reads ``<calling task> / <groups> / <mapped task>``, with the map's total when
+    known; its batches report their items under the map's own span (`events.MapRecord`).
+    """
+    state = current_worker_task()
+    if state is None or not (annotations.get(RUN_ANNOTATION) or {}).get("run"):
+        return
+    span_ids = list(annotations.get("span", {}).get("ids", ()))
+    between = groups_of(annotations)[1:-1]  # below the run's span, above the map's own
+    label = " / ".join((task_of(state.key), *between, task))
+    events.log(state.worker, events.MapRecord(span_ids[-1], label, total, span_ids))

@@ -31,7 +31,7 @@ from flyte_dask import errors
 from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal import events, settings
 from flyte_dask._internal.calls import BatchResult, Call, CallShape, Failure, TaskSpec
-from flyte_dask._internal.context import worker_task_scope
+from flyte_dask._internal.context import current_worker_task, worker_task_scope
 from flyte_dask._internal.failures import as_flyte_error
 from flyte_dask._internal.quiet import quiet_compute_failures
 from flyte_dask._internal.runtime import gpu as _gpu
@@ -57,7 +57,7 @@ def run_call(task: TaskSpec, call: Call, to_host: bool, submitted_at: float) -> 
     tally = [0]
     with _call_scope(task, key, worker), _gpu_task(task, key, 1):
         value = _sync_attempts(task, args, kwargs, submitted_at, worker.address, tally)
-        _report(worker, key, task, 1, int(type(value) is Failure), tally[0])
+        _report(worker, key, task, 1, int(type(value) is Failure), tally[0], _orchestrated())
     if type(value) is Failure:
         raise value.error
     return shipped(_gpu.to_host(value) if to_host else value, task.by_value)
@@ -73,7 +73,7 @@ async def run_call_async(task: TaskSpec, call: Call, to_host: bool, submitted_at
         tally = [0]
         with _call_scope(task, key, worker, is_async=True, slot=slot), _gpu_task(task, key, 1):
             value = await _async_attempts(task, args, kwargs, submitted_at, worker.address, None, tally)
-            _report(worker, key, task, 1, int(type(value) is Failure), tally[0])
+            _report(worker, key, task, 1, int(type(value) is Failure), tally[0], _orchestrated())
             return value
 
     value = await run_cancellable(worker, key, _on_task_loop(body))
@@ -98,7 +98,7 @@ def run_batch(
     with _call_scope(task, key, worker), _gpu_task(task, key, len(calls)):
         values = [_sync_attempts(task, args, kwargs, submitted_at, worker.address, tally) for args, kwargs in calls]
         result = _result(values, time.perf_counter() - start, to_host)
-        _report(worker, key, task, len(values), result.failed, tally[0])
+        _report(worker, key, task, len(values), result.failed, tally[0], _orchestrated())
     return shipped(result, task.by_value)
 
 
@@ -134,7 +134,8 @@ async def run_batch_async(
 
         with _run_scope(task, key, worker), _gpu_task(task, key, len(calls)):  # its items run in copies of this context
             values = await _eagerly([one(args, kwargs) for args, kwargs in calls])
-            _report(worker, key, task, len(values), sum(1 for v in values if type(v) is Failure), tally[0])
+            failed = sum(1 for v in values if type(v) is Failure)
+            _report(worker, key, task, len(values), failed, tally[0], released[0])
             return values
 
     values = await run_cancellable(worker, key, _on_task_loop(body))
@@ -188,7 +189,7 @@ def picklable_items(
     return shipped(repaired, by_value)
 
 
-def _report(worker: Any, key: Any, task: TaskSpec, items: int, failed: int, retried: int) -> None:
+def _report(worker: Any, key: Any, task: TaskSpec, items: int, failed: int, retried: int, parent: bool) -> None:
     """Log what one Dask task of ``task`` did, with its spans, as a scheduler event.
 
     Only inside a `flyte.run` (the run's summary and progress read these): a map or call
@@ -197,7 +198,14 @@ def _report(worker: Any, key: Any, task: TaskSpec, items: int, failed: int, retr
     annotations = dask.get_annotations()
     if not (annotations.get(RUN_ANNOTATION) or {}).get("run"):
         return
-    events.log(worker, events.ItemsRecord(str(key), task.name, items, failed, retried, events.current_span_ids()))
+    record = events.ItemsRecord(str(key), task.name, items, failed, retried, parent, events.current_span_ids())
+    events.log(worker, record)
+
+
+def _orchestrated() -> bool:
+    """Whether the call (or sync batch) running here called tasks itself: it is a parent, not an item of work."""
+    state = current_worker_task()
+    return state is not None and state.released[0]
 
 
 def _result(values: list[Any], seconds: float, to_host: bool) -> BatchResult:
@@ -301,7 +309,7 @@ def _sync_attempts(
     plan = _plan(task)
     if plan.plain:  # the common case, kept to one call and one check per item
         try:
-            value = task.func(*args, **kwargs)
+            value = task.invoke(*args, **kwargs)
             if plan.mismatch is not None and plan.mismatch(value) is not None:
                 task.check_return(value)
             return value
@@ -345,7 +353,7 @@ async def _async_attempts(
         tally[0] += attempt == 1
         try:
             seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
-            coro = task.func(*args, **kwargs)
+            coro = task.invoke(*args, **kwargs)
             value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
             _accept(task, plan, token, value)
             return value
