@@ -27,6 +27,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("map.target-batch-seconds", 0.05, "auto-batching aims for Dask tasks of about this many seconds of work"),
     Setting("map.max-batch-size", 50_000, "the most items one auto-sized batch holds"),
     Setting("map.max-buffered-items", 200_000, "items submitted but not yet taken by the consumer (bounds memory)"),
+    Setting(
+        "map.max-buffered-bytes",
+        "1GiB",
+        "bytes of results computed but not yet consumed, and expected from batches computing (bounds memory)",
+    ),
     Setting("map.batches-per-thread", 4, "auto-sized batches in flight per worker thread when no concurrency is set"),
     Setting("map.tasks-per-thread", 64, "fixed-size batches (batch_size=N) in flight per worker thread"),
     Setting("resources-timeout", "30s", "how long a request no worker meets waits for workers before it fails"),

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import dask
 
 from flyte_dask._internal import transport
 from flyte_dask._internal.bridge import running_loop
-from flyte_dask._internal.calls import Failure, FanOut, TaskSpec
+from flyte_dask._internal.calls import FanOut, TaskSpec
 from flyte_dask._internal.context import current_worker_task, group, groups_of
 from flyte_dask._internal.controllers import gather as _gather
-from flyte_dask._internal.controllers.batching import Batcher, Item, setting
+from flyte_dask._internal.controllers.batching import Batcher, setting
+from flyte_dask._internal.controllers.map_source import MapSource, byte_budget
 from flyte_dask._internal.controllers.placement import placement
 from flyte_dask._internal.controllers.progress import announce_map, progress
 from flyte_dask._internal.transport import Client
@@ -66,21 +67,22 @@ class DaskController:
         with group(f"{task.name}_{fan_out.group_name or 'map'}"):
             annotations = dask.get_annotations()
         announce_map(task.name, fan_out.length or None, annotations)
-        source = _MapSource(fan_out.items, fan_out.check, max(setting("max-buffered-items"), fan_out.concurrency))
-        ordered: dict[int, list[Any]] = {}
+        source = MapSource(
+            fan_out.items, fan_out.check, max(setting("max-buffered-items"), fan_out.concurrency), byte_budget()
+        )
         batcher = Batcher(
             self.client,
             task,
             fan_out.shape,
             source,
-            ordered.__setitem__,
+            source.settle,
             length=fan_out.length,
             concurrency=fan_out.concurrency,
             batch_size=fan_out.batch_size,
             annotations=annotations,
             progress=progress(task.name, fan_out.length or None, groups_of(annotations)[:-1]),
         )
-        return _in_order(batcher, source, ordered)
+        return _in_order(batcher, source)
 
 
 def _refuse_blocking(task: TaskSpec, *, mapped: bool) -> None:
@@ -105,14 +107,16 @@ def _refuse_blocking(task: TaskSpec, *, mapped: bool) -> None:
     )
 
 
-async def _in_order(batcher: Batcher, source: _MapSource, ordered: dict[int, list[Any]]) -> AsyncIterator[list[Any]]:
-    """Step ``batcher`` and yield its results in input order, a chunk at a time."""
+async def _in_order(batcher: Batcher, source: MapSource) -> AsyncIterator[list[Any]]:
+    """Step ``batcher`` and yield its results in input order, a chunk at a time; a chunk's bytes count
+    against the budget until the consumer asks for the next."""
     try:
         running = True
         while True:
-            ready = _take_in_order(ordered, source)
+            ready, size = source.take()
             if ready:
                 yield ready
+                source.consumed(size)
             elif running:
                 running = await batcher.step()
             else:
@@ -121,58 +125,3 @@ async def _in_order(batcher: Batcher, source: _MapSource, ordered: dict[int, lis
             raise source.error
     finally:
         await batcher.close()
-
-
-class _MapSource:
-    """A map's zipped iterables, pulled lazily by the consumer; checks each item before it is sent."""
-
-    def __init__(
-        self, items: Iterator[tuple[Any, ...]], check: Callable[[tuple[Any, ...]], Any] | None, max_buffered: int
-    ) -> None:
-        self.items = items
-        self.check = check
-        self.max_buffered = max_buffered
-        self.exhausted = False
-        self.pulled = 0
-        self.handed = 0
-        self.error: BaseException | None = None
-        self.rejected: dict[int, Failure] = {}
-
-    def room(self) -> int:
-        return self.max_buffered - (self.pulled - self.handed)
-
-    def pull(self, limit: int) -> list[Item]:
-        """Up to ``limit`` consecutive items; an item that fails its type check ends the batch and fails alone."""
-        items: list[Item] = []
-        while len(items) < limit and not self.exhausted:
-            try:
-                item = next(self.items)
-            except StopIteration:
-                self.exhausted = True
-                break
-            except Exception as exc:  # the user's iterable failed: results before it still come back
-                self.error, self.exhausted = exc, True
-                break
-            index = self.pulled
-            self.pulled += 1
-            if self.check is not None:
-                try:
-                    self.check(item)
-                except TypeError as exc:
-                    self.rejected[index] = Failure(TypeError(f"map item {index}: {exc}"))
-                    break
-            items.append((index, item))
-        return items
-
-
-def _take_in_order(done: dict[int, list[Any]], source: _MapSource) -> list[Any]:
-    """The results that are next in input order, removed from ``done``."""
-    out: list[Any] = []
-    while True:
-        if source.handed in source.rejected:
-            done[source.handed] = [source.rejected.pop(source.handed)]
-        values = done.pop(source.handed, None)
-        if values is None:
-            return out
-        out.extend(values)
-        source.handed += len(values)
