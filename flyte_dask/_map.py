@@ -91,25 +91,105 @@ def _start(
     batch_size: int | None,
     *,
     blocking: bool,
-) -> AsyncIterator[list[Any]]:
-    """Check a map's arguments and start its fan-out on the current controller."""
+) -> tuple[FanOut, AsyncIterator[list[Any]]]:
+    """Check a map's arguments and hand its fan-out to the current controller (nothing runs until it is stepped).
+
+    A map whose one iterable is another map's results, not yet started, takes that map as its
+    upstream: the controller may chain the two on the workers.
+    """
     target = _Target.of(func)
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 0:
         raise ValueError(f"map(concurrency={concurrency!r}): use an int >= 0 (0 means no limit)")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"map(batch_size={batch_size!r}): use an int >= 1, or None to size batches automatically")
+    length = _length(iterables)
+    upstream = None
+    if len(iterables) == 1 and isinstance(results := iterables[0], _Results) and (upstream := results.feed()):
+        iterables = (results.values(),)  # for a controller that does not chain it, the items are still its results
     fan_out = FanOut(
         target.task,
         target.shape,
         zip(*iterables),
-        _length(iterables),
+        length,
         concurrency,
         batch_size,
         group_name,
         target.check,
         blocking,
+        upstream,
     )
-    return current_controller().map(fan_out)
+    return fan_out, current_controller().map(fan_out)
+
+
+class _Results:
+    """What a map returns: its results in input order, and, handed unstarted to another map, its upstream."""
+
+    def __init__(self, fan_out: FanOut, stream: AsyncIterator[list[Any]], return_exceptions: bool) -> None:
+        self._fan_out = fan_out  #: the map's fan-out, as its controller got it
+        self._stream = stream  #: its results, a chunk at a time; not stepped until iterated
+        self._return_exceptions = return_exceptions  #: a failed item is yielded (True) or raised (False)
+        self._started = False  #: iterated here: it can no longer feed another map
+        self._fed = False  #: handed to another map, which runs it: it cannot be iterated here too
+
+    def __length_hint__(self) -> int:
+        return self._fan_out.length
+
+    def feed(self) -> FanOut | None:
+        """This map's fan-out, for the map it feeds, if it has not started (and yields its failures)."""
+        if self._started or self._fed or not self._return_exceptions:
+            return None
+        self._fed = True
+        return self._fan_out
+
+    def values(self) -> Iterator[Any]:
+        """The results, for the map this one was fed to when that map does not chain it after all."""
+        return _iterate(self._stream, True)
+
+    def _begin(self) -> None:
+        if self._fed:
+            raise RuntimeError(
+                f"the results of this flyte.map of {self._fan_out.task.name} feed another map, which runs it; "
+                "iterate that map's results instead"
+            )
+        self._started = True
+
+
+class MapResults(_Results, Iterator[Any]):
+    """The sync form's results (``flyte.map(...)``): an iterator, stepped on the consumer's thread.
+
+    Beyond Flyte 2: passed unstarted as the one iterable of another map, it is chained
+    there, its results staying on the workers (see `map`).
+    """
+
+    _iterator: Iterator[Any] | None = None
+
+    def __next__(self) -> Any:
+        if self._iterator is None:
+            self._begin()
+            self._iterator = _iterate(self._stream, self._return_exceptions)
+        return next(self._iterator)
+
+    def close(self) -> None:
+        """Stop early: what is still in flight is cancelled."""
+        if self._iterator is not None:
+            self._iterator.close()  # type: ignore[attr-defined]
+
+
+class AsyncMapResults(_Results, AsyncIterator[Any]):
+    """The async form's results (``flyte.map.aio(...)``): an async iterator; chained like `MapResults`."""
+
+    _iterator: AsyncIterator[Any] | None = None
+
+    async def __anext__(self) -> Any:
+        if self._iterator is None:
+            self._begin()
+            self._iterator = _aiterate(self._stream, self._return_exceptions)
+        return await self._iterator.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop early: what is still in flight is cancelled."""
+        if self._iterator is not None:
+            await self._iterator.aclose()  # type: ignore[attr-defined]
 
 
 class _Mapper:
@@ -123,7 +203,7 @@ class _Mapper:
         concurrency: int = 0,
         return_exceptions: bool = True,
         batch_size: int | None = None,
-    ) -> Iterator[Any]:
+    ) -> MapResults:
         """Map a task over the zipped ``iterables``, yielding results in input order.
 
         ``concurrency=N`` caps how many items run at once (0: as many as the cluster
@@ -131,12 +211,15 @@ class _Mapper:
         exception in its place, ``False`` raises the first and cancels what is left.
         ``functools.partial`` may fix all parameters but one. Beyond Flyte 2: items
         are packed into Dask tasks of about `target-batch-seconds` of work each
-        (``batch_size=`` fixes the size; 1 gives one Dask task per item).
+        (``batch_size=`` fixes the size; 1 gives one Dask task per item), and a map
+        over another map's results (``map(g, map(f, items))``, not yet iterated) runs
+        chained on the workers: each result goes to the task that uses it as a Dask
+        dependency, never through the consumer.
         """
-        stream = _start(func, iterables, group_name, concurrency, batch_size, blocking=True)
-        return _iterate(stream, return_exceptions)
+        fan_out, stream = _start(func, iterables, group_name, concurrency, batch_size, blocking=True)
+        return MapResults(fan_out, stream, return_exceptions)
 
-    async def aio(
+    def aio(
         self,
         func: Any,
         *iterables: Iterable[Any],
@@ -144,15 +227,20 @@ class _Mapper:
         concurrency: int = 0,
         return_exceptions: bool = True,
         batch_size: int | None = None,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncMapResults:
         """The async iterator form of `map`: ``async for result in flyte.map.aio(fn, items)``."""
-        stream = _start(func, iterables, group_name, concurrency, batch_size, blocking=False)
-        try:
-            async for chunk in stream:
-                for value in _unwrap(chunk, return_exceptions):
-                    yield value
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+        fan_out, stream = _start(func, iterables, group_name, concurrency, batch_size, blocking=False)
+        return AsyncMapResults(fan_out, stream, return_exceptions)
+
+
+async def _aiterate(stream: AsyncIterator[list[Any]], return_exceptions: bool) -> AsyncIterator[Any]:
+    """The async front end: the fan-out is stepped on the consumer's loop."""
+    try:
+        async for chunk in stream:
+            for value in _unwrap(chunk, return_exceptions):
+                yield value
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
 
 
 def _iterate(stream: AsyncIterator[list[Any]], return_exceptions: bool) -> Iterator[Any]:

@@ -309,6 +309,7 @@ class _Runner:
             env=settings.env_vars,
             disable_run_cache=settings.disable_cache or None,
             raw_data_path=settings.raw_data_path or run_context().get("raw_data_path") or get_setting("raw-data-path"),
+            started=time.time(),
         )
         with scope, run_span(name) as span_id:
             yield name, span_id, report

@@ -8,6 +8,7 @@ it, across processes and at any depth, through Dask itself.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,11 @@ class ActionID:
     domain: str | None = None
     org: str | None = None
 
+    def __repr__(self) -> str:
+        """As Flyte's prints (rich's repr): ``ActionID('<name>', run_name='<run>')``, fields left unset omitted."""
+        rest = [f"{f}={getattr(self, f)!r}" for f in ("run_name", "project", "domain", "org") if getattr(self, f)]
+        return f"ActionID({', '.join([repr(self.name), *rest])})"
+
 
 @dataclass(frozen=True)
 class GroupData:
@@ -46,7 +52,8 @@ class GroupData:
 class TaskContext:
     """The running task call, as `ctx` returns it inside a task (Flyte 2's ``TaskContext``).
 
-    ``action``, ``mode``, ``group_data`` and ``custom_context`` as on Flyte. Beyond
+    ``action``, ``mode``, ``group_data``, ``custom_context``, ``raw_data_path`` (the run's
+    raw-data location) and ``run_start_time`` as on Flyte. Beyond
     Flyte 2: ``key`` (the Dask key), ``worker`` (the Dask worker's address) and
     ``env_vars`` (those the task's environment and run set for this call).
     """
@@ -61,6 +68,7 @@ class TaskContext:
     version: str | None = None
     raw_data_path: str | None = None
     disable_run_cache: bool = False
+    run_start_time: datetime.datetime | None = None  #: when the run began (UTC), inside a run
 
     def __bool__(self) -> bool:
         return True
@@ -70,6 +78,7 @@ class NullTaskContext:
     """What `ctx` returns outside a task: falsy, and every field None, so ``flyte.ctx().action`` needs no guard."""
 
     action = mode = group_data = custom_context = env_vars = key = worker = version = raw_data_path = None
+    run_start_time = None
     disable_run_cache = False
 
     def __bool__(self) -> bool:
@@ -100,6 +109,8 @@ def ctx() -> TaskContext | NullTaskContext:
         key=key,
         worker=getattr(state.worker, "address", None),
         disable_run_cache=bool(run.get("disable_run_cache", False)),
+        raw_data_path=run.get("raw_data_path"),
+        run_start_time=(datetime.datetime.fromtimestamp(run["started"], datetime.UTC) if run.get("started") else None),
     )
 
 

@@ -273,6 +273,10 @@ class TaskTemplate(Generic[P, R]):
             return controller.call_async(self, args, kwargs)  # type: ignore[return-value]
         return controller.call(self, args, kwargs)
 
+    def forward(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """The function itself, called here, in this process (Flyte 2's ``forward``): no Dask task, no checks."""
+        return self.func(*args, **kwargs)
+
     def aio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         """The awaitable form of a call, for sync and async tasks alike."""
         refuse_in_trace(self.name)

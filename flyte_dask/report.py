@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import html
 import string
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, ParamSpec, TypeVar
 
 from flyte_dask._internal import task_reports
-from flyte_dask._internal.bridge import in_thread
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from flyte_dask._internal.bridge import Syncified
 
 _MAIN = "main"
 
@@ -82,21 +77,6 @@ class Report:
         return _PAGE.substitute(TITLE=html.escape(self.name), NAV=nav, BODY=body)
 
 
-class _Syncified(Generic[P, R]):
-    """A blocking report function with an ``.aio`` twin that runs it on a thread (Flyte's ``syncify`` form)."""
-
-    def __init__(self, fn: Callable[P, R]) -> None:
-        self._fn = fn
-        self.__doc__ = fn.__doc__
-        self.__name__ = fn.__name__
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self._fn(*args, **kwargs)
-
-    async def aio(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return await in_thread(self._fn, *args, **kwargs)
-
-
 def current_report() -> Report:
     """This task call's report, or a throw-away one outside a ``report=True`` task."""
     found = task_reports.current()
@@ -130,8 +110,8 @@ def _replace(content: str, do_flush: bool = False) -> None:
         _flush()
 
 
-flush = _Syncified(_flush)
-log = _Syncified(_log)
-replace = _Syncified(_replace)
+flush = Syncified(_flush)
+log = Syncified(_log)
+replace = Syncified(_replace)
 
 __all__ = ["Report", "Tab", "current_report", "flush", "get_tab", "log", "replace"]

@@ -294,3 +294,21 @@ def test_embedded_cluster_without_dask_cuda_warns(no_session: None) -> None:
     finally:
         set_probe(previous)
     assert any("dask-cuda is not installed" in str(w.message) for w in caught)
+
+
+@gpu_env.task
+def gpu_array(x: int) -> tuple[list[float], str]:
+    return [float(x)] * 4, get_worker().address
+
+
+@gpu_env.task
+def gpu_sum(made: tuple[list[float], str]) -> tuple[float, str, str]:
+    values, made_on = made
+    return sum(values), made_on, get_worker().address
+
+
+def test_gpu_maps_fed_by_gpu_maps_run_chained_on_gpu_workers(gpu: dict[str, str]) -> None:
+    gpu_workers = {gpu["h100"], gpu["a10g"]}
+    out = list(flyte.map(gpu_sum, flyte.map(gpu_array, range(24))))
+    assert [total for total, _, _ in out] == [4.0 * x for x in range(24)]
+    assert {made for _, made, _ in out} <= gpu_workers and {used for _, _, used in out} <= gpu_workers

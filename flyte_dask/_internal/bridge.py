@@ -15,9 +15,10 @@ import concurrent.futures
 import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
@@ -147,6 +148,28 @@ async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     The thread sees the caller's context variables (the run, the task call), as ``asyncio.to_thread`` gives.
     """
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+class Syncified(Generic[P, T]):
+    """A blocking function with an ``.aio`` twin to await (the form of Flyte's ``syncify`` functions).
+
+    ``.aio`` runs ``async_fn`` when given (``asyncio.sleep`` for a sleep), else the blocking
+    function on a thread, so the caller's loop runs on.
+    """
+
+    def __init__(self, fn: Callable[P, T], async_fn: Callable[P, Coroutine[Any, Any, T]] | None = None) -> None:
+        self._fn = fn
+        self._async_fn = async_fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._fn(*args, **kwargs)
+
+    async def aio(self, *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._async_fn is not None:
+            return await self._async_fn(*args, **kwargs)
+        return await in_thread(self._fn, *args, **kwargs)
 
 
 def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:

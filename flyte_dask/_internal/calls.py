@@ -115,6 +115,7 @@ class BatchResult:
     values: list[Any]
     seconds: float
     failed: int = 0  # how many values are `Failure`s, counted on the worker
+    link_bytes: int = 0  # in a chained map: the bytes of the upstream results it took (Dask's sizeof)
 
 
 @dataclass
@@ -131,3 +132,9 @@ class FanOut:
     check: Callable[[tuple[Any, ...]], Any] | None = None
     #: True for the sync form (``flyte.map``): a thread blocks while it is iterated.
     blocking: bool = False
+    #: the map whose results are this map's items, handed over unstarted: a controller may chain the two on the
+    #: workers (each result a Dask dependency of its item); ``items`` then still yields those results, for one
+    #: that does not
+    upstream: FanOut | None = None
+    #: the Dask annotations its tasks carry (its group's span, the run), set by the controller that takes it
+    annotations: dict[str, Any] | None = None

@@ -32,6 +32,11 @@ SETTINGS: tuple[Setting, ...] = (
         "1GiB",
         "bytes of results computed but not yet consumed, and expected from batches computing (bounds memory)",
     ),
+    Setting(
+        "map.chain-batch-bytes",
+        "8MiB",
+        "in a map fed by a map: the most bytes one batch passes from one stage to the next",
+    ),
     Setting("map.batches-per-thread", 4, "auto-sized batches in flight per worker thread when no concurrency is set"),
     Setting("map.tasks-per-thread", 64, "fixed-size batches (batch_size=N) in flight per worker thread"),
     Setting("resources-timeout", "30s", "how long a request no worker meets waits for workers before it fails"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import site
 import sys
 import sysconfig
@@ -110,10 +111,11 @@ class _Pickler(cloudpickle.Pickler):
     dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
 
 
-def dumps(value: Any) -> bytes:
-    """cloudpickle ``value`` so that functions shipped by value keep their file names."""
+def dumps(value: Any, buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None) -> bytes:
+    """cloudpickle ``value`` so that functions shipped by value keep their file names (``buffer_callback``:
+    pickle protocol 5's out-of-band buffers, as `pickle.dumps` takes it)."""
     with io.BytesIO() as buffer:
-        _Pickler(buffer, protocol=cloudpickle.DEFAULT_PROTOCOL).dump(value)
+        _Pickler(buffer, protocol=cloudpickle.DEFAULT_PROTOCOL, buffer_callback=buffer_callback).dump(value)
         return buffer.getvalue()
 
 
@@ -129,8 +131,17 @@ class Shipped:
     def __init__(self, value: Any) -> None:
         self.value = value
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (cloudpickle.loads, (dumps(self.value),))
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        """The value's cloudpickle; under pickle protocol 5 (Dask's) its large buffers (NumPy arrays) stay
+        out-of-band, so Dask sends them as frames of their own instead of copying them into the pickle."""
+        if not isinstance(protocol, int) or protocol < 5:
+            return (cloudpickle.loads, (dumps(self.value),))
+        buffers: list[pickle.PickleBuffer] = []
+        return (_unship, (dumps(self.value, buffers.append), buffers))
+
+
+def _unship(header: bytes, buffers: list[Any]) -> Any:
+    return cloudpickle.loads(header, buffers=buffers)
 
 
 def shipped(value: Any, by_value: bool) -> Any:

@@ -10,6 +10,7 @@ unresolvable annotations pass.
 from __future__ import annotations
 
 import collections.abc as cabc
+import enum
 import inspect
 import types
 import typing
@@ -56,8 +57,10 @@ def mismatch(value: object, tp: object) -> str | None:
         if any(mismatch(value, arm) is None for arm in args):
             return None
         return f"expected {type_name(tp)}, got {_describe(value)}"
-    if origin is typing.Literal:
-        return None if value in args else f"expected one of {args!r}, got {_describe(value)}"
+    if origin is typing.Literal:  # a member of an enum the literal names passes, as Flyte's type engine lets it
+        if value in args or any(isinstance(arg, enum.Enum) and isinstance(value, type(arg)) for arg in args):
+            return None
+        return f"expected one of {args!r}, got {_describe(value)}"
     if origin is None:
         if isinstance(tp, type):
             if isinstance(value, tp) or _same_table(value, tp):

@@ -27,6 +27,12 @@ class AsyncFile:
     async def readline(self) -> Any:
         return await in_thread(self._handle.readline)
 
+    async def readlines(self) -> list[Any]:
+        return await in_thread(self._handle.readlines)
+
+    async def writelines(self, lines: Any) -> None:
+        await in_thread(self._handle.writelines, lines)
+
     async def write(self, data: Any) -> int:
         """Write ``data`` (bytes, or text in text mode); returns what was written."""
         return await in_thread(self._handle.write, data)

@@ -225,3 +225,22 @@ def test_deploy_scripts_start_a_working_gpu_cluster(tmp_path: Path) -> None:
                 proc.kill()
         for log in logs:
             log.close()
+
+
+@gpu_env.task
+def cupy_block(seed: int) -> object:
+    """A CuPy array made on a GPU worker."""
+    import cupy as cp
+
+    return cp.full((1024, 1024), float(seed), dtype=cp.float32)
+
+
+@gpu_env.task
+def cupy_total(block: object) -> tuple[str, float]:
+    """The array's module as it arrived (CuPy: it never went through a host), and its sum."""
+    return type(block).__module__.split(".")[0], float(block.sum())  # type: ignore[attr-defined]
+
+
+def test_gpu_maps_fed_by_gpu_maps_keep_cupy_on_the_gpu(gpu_client: object) -> None:
+    out = list(flyte.map(cupy_total, flyte.map(cupy_block, range(8))))
+    assert out == [("cupy", float(seed) * 1024 * 1024) for seed in range(8)]

@@ -14,15 +14,16 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import dask
+from dask.utils import parse_bytes
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
 from flyte_dask._internal import settings, transport
-from flyte_dask._internal.calls import BatchResult, CallShape, Failure, TaskSpec
+from flyte_dask._internal.calls import BatchResult, CallShape, Failure, FanOut, TaskSpec
 from flyte_dask._internal.controllers.placement import FRESH_SECONDS, Slots, slots
 from flyte_dask._internal.controllers.progress import Progress
 from flyte_dask._internal.failures import (
@@ -61,6 +62,10 @@ class Source(Protocol):
         """How many more items may be pulled before the consumer takes results."""
         ...
 
+    def fetch_count(self, counts: list[int]) -> int:
+        """Of finished batches of ``counts`` items, how many to fetch now (the rest wait on their workers)."""
+        ...
+
 
 Sink = Callable[[int, list[Any]], None]
 """Receives ``(index of the first item, per-item results)``; a failed item's result is a `Failure`."""
@@ -68,10 +73,13 @@ Sink = Callable[[int, list[Any]], None]
 
 @dataclass
 class InFlight:
-    """One batch submitted as one Dask task and not yet collected."""
+    """One batch submitted as one Dask task (a chain of them, for chained maps) and not yet collected."""
 
     items: list[Item]  #: its items, consecutive and in input order; kept to run again if its worker is lost
     address: str | None  #: the worker `Slots` placed it on (counted in `Batcher.load`), or None where Dask places it
+    #: a chain's earlier Dask tasks, first first; held until the last is collected, so Dask keeps their results
+    #: for it and frees them after
+    upstream: list[Future] = field(default_factory=list)
 
     @property
     def start(self) -> int:
@@ -82,6 +90,26 @@ class InFlight:
     def count(self) -> int:
         """How many items it holds."""
         return len(self.items)
+
+
+@dataclass
+class Stage:
+    """One map of a chain (``map(g, map(f, items))``): its fan-out and the annotations its tasks carry."""
+
+    fan_out: FanOut  #: the map, as the front end gave it
+    annotations: dict[str, Any]  #: its group's span and the run's context
+
+
+@dataclass
+class Chain:
+    """Maps run as one: each batch is one Dask task per stage, each taking the one before as a dependency.
+
+    The batcher's own task is the last stage's; its items are the first stage's. Results
+    between stages move from worker to worker (or stay put) and never reach the consumer.
+    """
+
+    stages: list[Stage]  #: first to last, at least two
+    bars: list[Progress | None]  #: the progress bar of each stage but the last (the batcher's own)
 
 
 class Batcher:
@@ -108,6 +136,7 @@ class Batcher:
         annotations: dict[str, Any] | None = None,
         item_name: str = "map item",
         progress: Progress | None = None,
+        chain: Chain | None = None,
     ) -> None:
         #: the client every submission and wait goes through
         self.client = client
@@ -125,6 +154,8 @@ class Batcher:
         self.item_name = item_name
         #: the progress bar, or None; closed (and set to None) by `close`
         self.progress = progress
+        #: the maps chained before this one, or None: then ``shape`` is the first stage's and ``task`` the last's
+        self.chain = chain
         #: `_plan` has read the cluster: `threads`, `spread` and `slots` below are set
         self.planned = False
         #: worker threads in the cluster when planned (at least 1)
@@ -153,6 +184,8 @@ class Batcher:
         self.alone: Future | None = None
         #: sizing: measured seconds of work per item (an average of recent batches), None until one is back
         self.item_seconds: float | None = None
+        #: sizing: in a chain, measured bytes per item passed between stages (an average), None until known
+        self.link_item_bytes: float | None = None
         #: sizing: the last auto-sized batch size (it grows at most 16x per batch)
         self.batch = batch_size or 1
         #: `wake` was called: the current wait for results ends early
@@ -167,7 +200,8 @@ class Batcher:
     async def _plan(self) -> None:
         """Read the cluster once, before the first submission, without blocking the consumer's loop
         (a request no worker meets yet waits here for workers to join)."""
-        self.slots = await slots(self.client, self.task.name, self.task.dask_resources, self.task.is_async)
+        if self.chain is None:  # a chain's stages go where Dask puts them: by resources, near their inputs
+            self.slots = await slots(self.client, self.task.name, self.task.dask_resources, self.task.is_async)
         self.threads = (await transport.cluster_view_async(self.client, FRESH_SECONDS)).threads
         # With a known length, at least four batches per thread, so every thread gets work.
         self.spread = math.ceil(self.length / (4 * self.threads)) if self.length else 0
@@ -183,6 +217,8 @@ class Batcher:
             limit = self.threads  # probing: one single-item task per thread until a cost is known
         else:
             limit = self.threads * setting("batches-per-thread")
+        if self.link_item_bytes and self.batch * self.link_item_bytes * 2 >= parse_bytes(setting("chain-batch-bytes")):
+            limit = min(limit, 3 * self.threads)  # big values between stages: two chains a thread, as Dask queues roots
         return min(limit, self.slots.total) if self.slots is not None else limit
 
     def _sized_by_spread(self) -> bool:
@@ -199,6 +235,10 @@ class Batcher:
             if self.spread:
                 wanted = min(wanted, self.spread)
             size = self.batch = max(1, min(int(wanted), self.batch * 16, setting("max-batch-size")))
+        if (
+            self.link_item_bytes and not self.fixed_batch
+        ):  # a chain's batch hands its results to the next stage in one piece: keep it small
+            size = min(size, max(1, int(parse_bytes(setting("chain-batch-bytes")) // self.link_item_bytes)))
         if self.task.is_async and self.semaphore is not None:
             return 1  # a ClusterLimit lease covers one Dask task, and async items of a batch run at once
         if self.task.is_async and self.concurrency > 0:  # async items of a batch run at once: cap items, not tasks
@@ -240,6 +280,10 @@ class Batcher:
     def _observe(self, result: BatchResult) -> None:
         per_item = result.seconds / max(1, len(result.values))
         self.item_seconds = per_item if self.item_seconds is None else 0.7 * self.item_seconds + 0.3 * per_item
+        if self.chain is not None:
+            link = result.link_bytes / max(1, len(result.values))
+            known = self.link_item_bytes
+            self.link_item_bytes = link if known is None else 0.7 * known + 0.3 * link
 
     def _items_capped(self) -> bool:
         """Whether an async fan-out already runs ``concurrency`` items (its items, not its tasks, are capped)."""
@@ -287,9 +331,16 @@ class Batcher:
                 self.load[address] += 1
             where.append(restriction)
             picks.append(address)
+        chains: list[list[Future]] = [[] for _ in batches]
         with dask.annotate(**self.annotations):
             try:
-                futures = transport.submit_batches(self.client, self.task, self.shape, columns, where, self.concurrency)
+                if self.chain is None:
+                    futures = transport.submit_batches(
+                        self.client, self.task, self.shape, columns, where, self.concurrency
+                    )
+                else:
+                    chains = self._submit_chains(columns, [items[0][0] for items in batches])
+                    futures = [chain.pop() for chain in chains]
             except Exception:
                 for address in picks:
                     if address is not None:
@@ -297,11 +348,20 @@ class Batcher:
                 if not self._set_aside_unpicklable(batches):
                     raise
                 return []
-        for future, items, address in zip(futures, batches, picks):
-            self.inflight[future] = InFlight(items, address)
+        for future, items, address, upstream in zip(futures, batches, picks, chains):
+            self.inflight[future] = InFlight(items, address, upstream)
         if self.semaphore is not None:
             self.leases -= len(batches)
         return futures
+
+    def _submit_chains(self, columns: list[list[list[Any]]], firsts: list[int]) -> list[list[Future]]:
+        """Each batch as one Dask task per stage of the chain, each stage under its own annotations."""
+        assert self.chain is not None
+        stages = [
+            transport.ChainStage(s.fan_out.task, s.fan_out.shape, s.fan_out.concurrency, s.annotations)
+            for s in self.chain.stages
+        ]
+        return transport.submit_chains(self.client, stages, columns, firsts)
 
     async def _take_leases(self) -> None:
         """Hold one `ClusterLimit` lease per batch about to be submitted; wait only when idle."""
@@ -355,11 +415,19 @@ class Batcher:
         if transport.scheduler_gone(self.client):  # Dask cancelled every future: say so once, not per item
             await self._ensure_scheduler()
         ok = [f for f in finished if f.status == "finished"]
+        fetch = self.source.fetch_count([self.inflight[f].count for f in ok])
+        if fetch < len(ok):  # the rest stay on their workers until the next step
+            finished = [f for f in finished if f.status != "finished"] + ok[:fetch]
+            ok = ok[:fetch]
         results = await self._results(ok)
         if self.semaphore is not None:
             await transport.release_leases(self.client, self.semaphore, len(finished))
         for future, result in zip(ok, results):
-            start, _ = self._forget(future)
+            start, count = self._forget(future)
+            if self.chain is not None:
+                for bar in self.chain.bars:
+                    if bar is not None:
+                        bar.update(count, 0)
             self._observe(result)
             self._settle(start, result.values, result.failed)
         for future in finished:
@@ -448,14 +516,16 @@ class Batcher:
         return [f for f, b in self.inflight.items() if all(settled(i) for i in range(b.start, b.start + b.count))]
 
     async def cancel(self, futures: list[Future], *, note: bool = True) -> None:
-        """Cancel some in-flight batches (their items' callers went away)."""
+        """Cancel some in-flight batches (their items' callers went away), chained stages and all."""
         items = 0
+        upstream: list[Future] = []
         for future in futures:
             if future in self.inflight:
+                upstream += self.inflight[future].upstream
                 items += self._forget(future)[1]
         if items and note:
             note_cancelled(self.summary(items))
-        await transport.cancel(self.client, futures)
+        await transport.cancel(self.client, [*futures, *upstream])
         if self.semaphore is not None:
             await transport.release_leases(self.client, self.semaphore, len(futures))
 
@@ -470,9 +540,12 @@ class Batcher:
         if self.semaphore is not None:
             await transport.release_leases(self.client, self.semaphore, self.leases)
         self.leases = 0
-        if self.progress is not None:
-            self.progress.close()
-            self.progress = None
+        for bar in [self.progress, *(self.chain.bars if self.chain is not None else ())]:
+            if bar is not None:
+                bar.close()
+        self.progress = None
+        if self.chain is not None:
+            self.chain.bars = [None] * len(self.chain.bars)
 
 
 def _pieces(items: list[Item], parts: int = 8) -> list[list[Item]]:

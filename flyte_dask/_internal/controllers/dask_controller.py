@@ -13,7 +13,7 @@ from flyte_dask._internal.bridge import running_loop
 from flyte_dask._internal.calls import FanOut, TaskSpec
 from flyte_dask._internal.context import current_worker_task, group, groups_of
 from flyte_dask._internal.controllers import gather as _gather
-from flyte_dask._internal.controllers.batching import Batcher, setting
+from flyte_dask._internal.controllers.batching import Batcher, Chain, Stage, setting
 from flyte_dask._internal.controllers.map_source import MapSource, byte_budget
 from flyte_dask._internal.controllers.placement import placement
 from flyte_dask._internal.controllers.progress import announce_map, progress
@@ -57,7 +57,9 @@ class DaskController:
 
         For the sync form, where the task may run is checked now (an unsatisfiable request
         raises here); the async form checks it at its first step, without blocking its loop.
-        Items are pulled as the returned stream is iterated.
+        Nothing is submitted, and no bar drawn, until the returned stream is stepped; items
+        are pulled as it is iterated. A map fed another map's results (`FanOut.upstream`)
+        runs chained with it (`Chain`), unless a stage has a `ClusterLimit`.
         """
         task = fan_out.task
         if fan_out.blocking:  # checked before anything is submitted; an async caller's checks wait in its stream
@@ -65,24 +67,49 @@ class DaskController:
             placement(self.client, task.name, task.dask_resources)
         transport.orchestrate_if_on_worker()  # here, in the caller's thread: the stream may be stepped on another
         with group(f"{task.name}_{fan_out.group_name or 'map'}"):
-            annotations = dask.get_annotations()
-        announce_map(task.name, fan_out.length or None, annotations)
+            fan_out.annotations = dask.get_annotations()
+        return self._stream(fan_out, fan_out.annotations)
+
+    async def _stream(self, fan_out: FanOut, annotations: dict[str, Any]) -> AsyncIterator[list[Any]]:
+        """The map's results, a chunk at a time; its batcher starts at the first step."""
+        stages = _stages(fan_out, annotations)
+        first = stages[0].fan_out
         source = MapSource(
-            fan_out.items, fan_out.check, max(setting("max-buffered-items"), fan_out.concurrency), byte_budget()
+            first.items, first.check, max(setting("max-buffered-items"), fan_out.concurrency), byte_budget()
         )
+        for stage in stages:
+            announce_map(stage.fan_out.task.name, stage.fan_out.length or None, stage.annotations)
+        bars = [
+            progress(stage.fan_out.task.name, stage.fan_out.length or None, groups_of(stage.annotations)[:-1])
+            for stage in stages
+        ]
         batcher = Batcher(
             self.client,
-            task,
-            fan_out.shape,
+            fan_out.task,
+            first.shape,
             source,
             source.settle,
             length=fan_out.length,
-            concurrency=fan_out.concurrency,
-            batch_size=fan_out.batch_size,
+            concurrency=min((s.fan_out.concurrency for s in stages if s.fan_out.concurrency), default=0),
+            batch_size=min((s.fan_out.batch_size for s in stages if s.fan_out.batch_size), default=None),
             annotations=annotations,
-            progress=progress(task.name, fan_out.length or None, groups_of(annotations)[:-1]),
+            progress=bars[-1],
+            chain=Chain(stages, bars[:-1]) if len(stages) > 1 else None,
         )
-        return _in_order(batcher, source)
+        async for chunk in _in_order(batcher, source):
+            yield chunk
+
+
+def _stages(fan_out: FanOut, annotations: dict[str, Any]) -> list[Stage]:
+    """The maps that run chained as one, first to last: ``fan_out`` and the upstream maps it was fed, back to the
+    first that has a `ClusterLimit` (a lease covers one Dask task, not a chain) or was not taken by this controller."""
+    stages = [Stage(fan_out, annotations)]
+    while True:
+        head = stages[0].fan_out
+        upstream = head.upstream
+        if upstream is None or upstream.annotations is None or head.task.options.limit or upstream.task.options.limit:
+            return stages  # the first stage pulls its items: upstream results, if any, come through here
+        stages.insert(0, Stage(upstream, upstream.annotations))
 
 
 def _refuse_blocking(task: TaskSpec, *, mapped: bool) -> None:

@@ -67,6 +67,22 @@ class MapSource:
             by_bytes = max(by_bytes, 1)  # an item larger than the budget still goes, one at a time
         return min(by_items, by_bytes)
 
+    def fetch_count(self, counts: list[int]) -> int:
+        """How many of the finished batches (of ``counts`` items) to fetch at once: those expected to bring an
+        eighth of the budget (at least one), so what is being received, and copied as it arrives, stays small
+        beside the budget."""
+        seen_bytes, seen_items = self.seen
+        if not seen_items:
+            return len(counts)
+        per_item = seen_bytes / seen_items
+        room, fetch = self.max_bytes / 8, 0
+        for count in counts:
+            room -= count * per_item
+            if room < 0 and fetch:
+                break
+            fetch += 1
+        return fetch
+
     def pull(self, limit: int) -> list[Item]:
         """Up to ``limit`` consecutive items; an item that fails its type check ends the batch and fails alone."""
         items: list[Item] = []

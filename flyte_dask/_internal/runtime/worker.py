@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dask
+from dask.sizeof import sizeof
 from distributed import get_worker
 from distributed.protocol.pickle import dumps as pickle_dumps
 from distributed.worker_state_machine import SecedeEvent
@@ -32,7 +33,7 @@ from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal import events, settings
 from flyte_dask._internal.calls import BatchResult, Call, CallShape, Failure, TaskSpec
 from flyte_dask._internal.context import current_worker_task, worker_task_scope
-from flyte_dask._internal.failures import as_flyte_error
+from flyte_dask._internal.failures import as_flyte_error, restate
 from flyte_dask._internal.quiet import quiet_compute_failures
 from flyte_dask._internal.runtime import gpu as _gpu
 from flyte_dask._internal.runtime.cancellation import run_cancellable
@@ -90,16 +91,69 @@ def run_batch(
     The batch travels as columns (one list per mapped iterable), which pickle far
     faster than one (args, kwargs) pair per item.
     """
-    start = time.perf_counter()
     calls = [shape.call(item) for item in zip(*unshipped(columns))]
+    return _sync_batch(task, calls, {}, _NO_LINK, to_host, submitted_at)
+
+
+def run_chained(
+    task: TaskSpec, shape: CallShape, to_host: bool, submitted_at: float, first: int, source: str, upstream: Any
+) -> BatchResult | Shipped:
+    """Run a batch of a map over a map's results: ``upstream`` is the upstream batch (a Dask dependency, so its
+    values came here from the worker that made them), task ``source``'s results for items ``first...``."""
+    calls, failed, link = _from_upstream(task, shape, first, source, upstream)
+    return _sync_batch(task, calls, failed, link, to_host, submitted_at)
+
+
+def _sync_batch(
+    task: TaskSpec,
+    calls: list[Any],
+    failed: dict[int, Failure],
+    link: tuple[float, int],
+    to_host: bool,
+    submitted_at: float,
+) -> BatchResult | Shipped:
+    """The calls of a sync batch, one after another; an item in ``failed`` (its upstream item failed) is not run."""
+    start = time.perf_counter()
     worker = get_worker()
     key = worker.get_current_task()
     tally = [0]
+    address = worker.address
     with _call_scope(task, key, worker), _gpu_task(task, key, len(calls)):
-        values = [_sync_attempts(task, args, kwargs, submitted_at, worker.address, tally) for args, kwargs in calls]
-        result = _result(values, time.perf_counter() - start, to_host)
+        if failed:
+            values = [
+                failed[i] if i in failed else _sync_attempts(task, call[0], call[1], submitted_at, address, tally)
+                for i, call in enumerate(calls)
+            ]
+        else:
+            values = [_sync_attempts(task, args, kwargs, submitted_at, address, tally) for args, kwargs in calls]
+        result = _result(values, time.perf_counter() - start + link[0], to_host, link[1])
         _report(worker, key, task, len(values), result.failed, tally[0], _orchestrated())
     return shipped(result, task.by_value)
+
+
+def _from_upstream(
+    task: TaskSpec, shape: CallShape, first: int, source: str, upstream: Any
+) -> tuple[list[Any], dict[int, Failure], tuple[float, int]]:
+    """The calls an upstream batch's results make (each result the item), the items that cannot run (their
+    upstream item failed, or the result does not fit ``task``), and the link: what the upstream batch cost
+    (seconds) and how many bytes its results are (Dask's sizeof)."""
+    result: BatchResult = unshipped(upstream)
+    calls: list[Any] = []
+    failed: dict[int, Failure] = {}
+    for i, value in enumerate(result.values):
+        calls.append(None)
+        if type(value) is Failure:
+            message = f"map item {first + i} of {source} failed, so {task.name} did not run it: {value.error}"
+            failed[i] = Failure(restate(value.error, message).with_traceback(value.error.__traceback__))
+            continue
+        try:
+            args, kwargs = shape.call((value,))
+            task.check_args(args, kwargs)
+        except TypeError as exc:
+            failed[i] = Failure(TypeError(f"map item {first + i}: {exc}"))
+            continue
+        calls[i] = (args, kwargs)
+    return calls, failed, (result.seconds, sizeof(result.values))
 
 
 async def run_batch_async(
@@ -118,8 +172,38 @@ async def run_batch_async(
     not awaiting: what they cost the worker.
     """
     calls = [shape.call(item) for item in zip(*unshipped(columns))]
+    return await _async_batch(task, calls, {}, _NO_LINK, to_host, concurrency, submitted_at, key)
+
+
+async def run_chained_async(
+    task: TaskSpec,
+    shape: CallShape,
+    to_host: bool,
+    concurrency: int,
+    submitted_at: float,
+    first: int,
+    source: str,
+    upstream: Any,
+    key: Any,
+) -> BatchResult | Shipped:
+    """The async twin of `run_chained`."""
+    calls, failed, link = _from_upstream(task, shape, first, source, upstream)
+    return await _async_batch(task, calls, failed, link, to_host, concurrency, submitted_at, key)
+
+
+async def _async_batch(
+    task: TaskSpec,
+    calls: list[Any],
+    failed: dict[int, Failure],
+    link: tuple[float, int],
+    to_host: bool,
+    concurrency: int,
+    submitted_at: float,
+    key: Any,
+) -> BatchResult | Shipped:
+    """The calls of an async batch, concurrently; an item in ``failed`` is not run."""
     worker = _leave_slot(key)
-    busy = [0.0]
+    busy = [link[0]]
     tally = [0]
 
     async def body() -> list[Any]:
@@ -133,13 +217,20 @@ async def run_batch_async(
                     return await _async_attempts(task, args, kwargs, submitted_at, worker.address, busy, tally)
 
         with _run_scope(task, key, worker), _gpu_task(task, key, len(calls)):  # its items run in copies of this context
-            values = await _eagerly([one(args, kwargs) for args, kwargs in calls])
-            failed = sum(1 for v in values if type(v) is Failure)
-            _report(worker, key, task, len(values), failed, tally[0], released[0])
+            values = await _eagerly(
+                [_settled(failed[i]) if i in failed else one(*call) for i, call in enumerate(calls)]
+            )
+            bad = sum(1 for v in values if type(v) is Failure)
+            _report(worker, key, task, len(values), bad, tally[0], released[0])
             return values
 
     values = await run_cancellable(worker, key, _on_task_loop(body))
-    return shipped(_result(values, busy[0], to_host), task.by_value)
+    return shipped(_result(values, busy[0], to_host, link[1]), task.by_value)
+
+
+async def _settled(value: Any) -> Any:
+    """An item whose outcome is already known (its upstream item failed), in the place of its call."""
+    return value
 
 
 @contextlib.contextmanager
@@ -208,10 +299,10 @@ def _orchestrated() -> bool:
     return state is not None and state.released[0]
 
 
-def _result(values: list[Any], seconds: float, to_host: bool) -> BatchResult:
+def _result(values: list[Any], seconds: float, to_host: bool, link_bytes: int = 0) -> BatchResult:
     """A batch's outcome, its failures counted here so the caller need not look at every value."""
     failed = sum(1 for value in values if type(value) is Failure)
-    return BatchResult(_gpu.to_host(values) if to_host else values, seconds, failed)
+    return BatchResult(_gpu.to_host(values) if to_host else values, seconds, failed, link_bytes)
 
 
 async def _on_task_loop(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -364,6 +455,9 @@ async def _async_attempts(
         await asyncio.sleep(task.retries.delay(attempt))
     return Failure(_final(error, attempt, worker))
 
+
+_NO_LINK = (0.0, 0)
+"""What a batch that is not fed by an upstream batch got from one: nothing."""
 
 _Bound = tuple[type[errors.TaskTimeoutError], str]
 """The timeout error an attempt raises when it overruns, and its message."""

@@ -48,10 +48,12 @@ from flyte_dask._internal.transport.session import (
     shutdown,
 )
 from flyte_dask._internal.transport.submission import (
+    ChainStage,
     picklable_result,
     submit_batches,
     submit_call,
     submit_call_async,
+    submit_chains,
     unpicklable_argument,
 )
 from flyte_dask._internal.transport.waits import (
@@ -97,7 +99,9 @@ __all__ = [
     "scheduler_gone",
     "shutdown",
     "span_report",
+    "ChainStage",
     "submit_batches",
+    "submit_chains",
     "submit_call",
     "submit_call_async",
     "unpicklable_argument",

@@ -9,9 +9,11 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
+import dask
 from distributed import Client, Future
 
 from flyte_dask._internal.calls import BatchResult, CallShape, TaskSpec
@@ -22,6 +24,8 @@ from flyte_dask._internal.runtime.worker import (
     run_batch_async,
     run_call,
     run_call_async,
+    run_chained,
+    run_chained_async,
 )
 from flyte_dask._internal.shipping import shipped, unshipped
 from flyte_dask._internal.transport.health import (
@@ -162,6 +166,60 @@ def submit_batches(
         for i, future in zip(indices, submitted):
             futures[i] = future
     return futures  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ChainStage:
+    """One map of a chain, as submission needs it."""
+
+    task: TaskSpec  #: the stage's task
+    shape: CallShape  #: how an item (the first stage's) or an upstream result (later stages') becomes a call
+    concurrency: int  #: the stage's cap on async items running at once in one batch (0: none)
+    annotations: dict[str, Any]  #: the Dask annotations its tasks carry (its group's span, the run)
+
+
+def submit_chains(
+    client: Client, stages: Sequence[ChainStage], batches: list[list[list[Any]]], firsts: Sequence[int]
+) -> list[list[Future]]:
+    """Submit each batch (as columns; ``firsts[i]`` the index of batch i's first item) as one Dask task per
+    stage, each stage's task taking the one before as a Dask dependency (`runtime.worker.run_chained`).
+
+    Returns, per batch, its futures from the first stage to the last. A stage's results
+    go to the next as they are (CuPy arrays stay on the GPU) unless the next stage has no
+    GPU, and the last stage's as `submit_batches` returns them.
+    """
+    now = time.time()
+    chains: list[list[Future]] = [[] for _ in batches]
+    upstream: list[Future] = []
+    for index, stage in enumerate(stages):
+        task = stage.task
+        following = stages[index + 1].task if index + 1 < len(stages) else None
+        to_host = (
+            _needs_host_copy(task)
+            if following is None
+            else bool(task.resources.gpu_count) and not following.resources.gpu_count
+        )
+        keys = [task.new_key() for _ in batches]
+        args: tuple[Any, ...]
+        if not upstream:
+            args = ([shipped(columns, task.by_value) for columns in batches],)
+            if task.is_async:
+                func: Any = functools.partial(run_batch_async, task, stage.shape, to_host, stage.concurrency, now)
+                args += (keys,)
+            else:
+                func = functools.partial(run_batch, task, stage.shape, to_host, now)
+        else:
+            args = (list(firsts), [stages[index - 1].task.name] * len(batches), upstream)
+            if task.is_async:
+                func = functools.partial(run_chained_async, task, stage.shape, to_host, stage.concurrency, now)
+                args += (keys,)
+            else:
+                func = functools.partial(run_chained, task, stage.shape, to_host, now)
+        with dask.annotate(**stage.annotations):
+            upstream = client.map(func, *args, key=keys, pure=False, resources=task.dask_resources or None)
+        for chain, future in zip(chains, upstream):
+            chain.append(future)
+    return chains
 
 
 def raise_if_unpicklable(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], cause: BaseException) -> None:
