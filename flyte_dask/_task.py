@@ -22,7 +22,7 @@ from flyte_dask._deployment import PodTemplate, ReusePolicy, SecretRequest, igno
 from flyte_dask._internal.context import group_token
 from flyte_dask._internal.controllers import current_controller
 from flyte_dask._internal.entry import entry_point
-from flyte_dask._internal.keys import cached_key, call_key
+from flyte_dask._internal.keys import cached_key, call_key, call_keys
 from flyte_dask._internal.shipping import dumps, ship_by_value
 from flyte_dask._internal.typecheck import CallChecker, resolved_hints
 from flyte_dask._limits import ClusterLimit
@@ -245,6 +245,10 @@ class TaskTemplate(Generic[P, R]):
         TaskGroup the task within its group (see `group_token`).
         """
         return call_key(self.name, group_token())
+
+    def new_keys(self, count: int) -> list[tuple[str, str]]:
+        """``count`` fresh keys at once, in the current group (one map submission)."""
+        return call_keys(self.name, group_token(), count)
 
     def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str] | None:
         """The deterministic Dask key of a cached call (same version and inputs, same key), or None."""

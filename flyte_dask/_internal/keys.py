@@ -1,6 +1,6 @@
 """Dask keys of flyte_dask's task calls, the one home of their format.
 
-A call's (or a batch's) key is ``("<env>.<task>-<group token>", "<uuid hex>")``: Dask's
+A call's (or a batch's) key is ``("<env>.<task>-<group token>", "<unique hex>")``: Dask's
 task prefix, and so the dashboard's name for it, is ``<env>.<task>``, and the group token
 (`context.group_token`) gives each group's calls a TaskGroup of their own. A cached call's
 key is ``("<env>.<task>-cached", <cache token>)``, the same for the same inputs.
@@ -8,7 +8,10 @@ key is ``("<env>.<task>-cached", <cache token>)``, the same for the same inputs.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import threading
 import uuid
 from typing import Any
 
@@ -23,7 +26,26 @@ _FIRST = re.compile(f"^{KEY_PATTERN}$")
 
 def call_key(task_name: str, group: str) -> tuple[str, str]:
     """A fresh key for one call or batch of ``task_name`` made in the group whose token is ``group``."""
-    return (f"{task_name}-{group}", uuid.uuid4().hex)
+    return call_keys(task_name, group, 1)[0]
+
+
+def call_keys(task_name: str, group: str, count: int) -> list[tuple[str, str]]:
+    """``count`` fresh keys at once (a map's submission): a random id of this process and a counter, unique
+    cluster-wide without a random draw per key."""
+    global _process, _pid
+    if _pid != os.getpid():  # a forked child draws its own id
+        _process, _pid = uuid.uuid4().hex[:16], os.getpid()
+    first = f"{task_name}-{group}"
+    with _lock:
+        start = next(_counter)
+        for _ in range(count - 1):
+            next(_counter)
+    return [(first, f"{_process}{start + i:016x}") for i in range(count)]
+
+
+_process, _pid = uuid.uuid4().hex[:16], os.getpid()
+_counter = itertools.count()
+_lock = threading.Lock()
 
 
 def cached_key(task_name: str, token: str) -> tuple[str, str]:

@@ -142,7 +142,7 @@ def submit_batches(
     ``where[i]`` is batch i's placement. Batches placed alike go in one graph
     submission. ``concurrency`` bounds the items of one async batch running at once.
     """
-    keys = [task.new_key() for _ in batches]
+    keys = task.new_keys(len(batches))
     if task.is_async:
         func: Any = functools.partial(run_batch_async, task, shape, _needs_host_copy(task), concurrency, time.time())
     else:
@@ -199,7 +199,7 @@ def submit_chains(
             if following is None
             else bool(task.resources.gpu_count) and not following.resources.gpu_count
         )
-        keys = [task.new_key() for _ in batches]
+        keys = task.new_keys(len(batches))
         args: tuple[Any, ...]
         if not upstream:
             args = ([shipped(columns, task.by_value) for columns in batches],)
