@@ -138,6 +138,21 @@ def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskPro
         yield procs
 
 
+@pytest.fixture
+def own_cluster(tmp_path: Path, no_session: None) -> Iterator[DaskProcesses]:
+    """A scheduler and two workers of this test's own, which the test may kill."""
+    procs = DaskProcesses(tmp_path)
+    try:
+        procs.worker("--nthreads", "2")
+        procs.worker("--nthreads", "2")
+        procs.wait_for_workers(2)
+        flyte.init(procs.address)
+        yield procs
+    finally:
+        flyte.shutdown()
+        procs.close()
+
+
 def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Whether ``predicate`` becomes true within ``timeout`` seconds (for state the scheduler updates asynchronously)."""
     deadline = time.monotonic() + timeout

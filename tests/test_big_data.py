@@ -8,8 +8,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import dask
 import numpy as np
@@ -48,22 +46,8 @@ def megabyte(x: int) -> np.ndarray:
     return np.full((1 << 20) // 8, float(x))
 
 
-@pytest.fixture
-def two_workers(tmp_path: Path, no_session: None) -> Iterator[DaskProcesses]:
-    procs = DaskProcesses(tmp_path)
-    try:
-        procs.worker("--nthreads", "2")
-        procs.worker("--nthreads", "2")
-        procs.wait_for_workers(2)
-        flyte.init(procs.address)
-        yield procs
-    finally:
-        flyte.shutdown()
-        procs.close()
-
-
-def test_the_byte_budget_loses_nothing_when_a_worker_dies(two_workers: DaskProcesses) -> None:
-    nanny = psutil.Process(two_workers.procs[1].pid)  # a `dask worker` process: the nanny; its worker is a child
+def test_the_byte_budget_loses_nothing_when_a_worker_dies(own_cluster: DaskProcesses) -> None:
+    nanny = psutil.Process(own_cluster.procs[1].pid)  # a `dask worker` process: the nanny; its worker is a child
     worker = next(c for c in nanny.children() if "resource_tracker" not in " ".join(c.cmdline()))
     firsts = []
     with dask.config.set({"flyte-dask.map.max-buffered-bytes": "8MiB"}):

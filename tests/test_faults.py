@@ -37,21 +37,6 @@ async def slow_async(x: int) -> int:
     return x
 
 
-@pytest.fixture
-def own_cluster(tmp_path: Path, no_session: None) -> Iterator[DaskProcesses]:
-    """A scheduler and two workers of this test's own, which the test may kill."""
-    procs = DaskProcesses(tmp_path)
-    try:
-        procs.worker("--nthreads", "2")
-        procs.worker("--nthreads", "2")
-        procs.wait_for_workers(2)
-        flyte.init(procs.address)
-        yield procs
-    finally:
-        flyte.shutdown()
-        procs.close()
-
-
 def _map() -> object:
     return sum(1 for _ in flyte.map(slow, range(10_000)))
 
