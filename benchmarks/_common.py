@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,6 +116,32 @@ class Cluster:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+class Peaks:
+    """The peak RSS of some processes, sampled every 10 ms in a thread."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.idle = {name: p.memory_info().rss for name, p in self.processes.items()}
+        self.peak = dict(self.idle)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stop.wait(0.01):
+            for name, process in self.processes.items():
+                self.peak[name] = max(self.peak[name], process.memory_info().rss)
+
+    def done(self) -> Peaks:
+        self.stop.set()
+        self.thread.join()
+        return self
+
+    def grown(self, name: str) -> int:
+        """How far ``name``'s RSS rose above where it was at the start."""
+        return self.peak[name] - self.idle[name]
 
 
 def _free_port() -> int:

@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import Cluster
+from _common import Cluster, Peaks
 
 import flyte_dask as flyte
 from flyte_dask._runcontext import ctx
@@ -52,28 +51,6 @@ norm_task = env.task(norm)
 @env.task
 def chained_parent(n: int) -> tuple[float, str]:
     return sum(flyte.map(norm_task, flyte.map(make_task, range(n)))), str(ctx().worker)
-
-
-class Peaks:
-    """The peak RSS of some processes, sampled every 10 ms in a thread."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.idle = {name: p.memory_info().rss for name, p in self.processes.items()}
-        self.peak = dict(self.idle)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-
-    def _sample(self) -> None:
-        while not self.stop.wait(0.01):
-            for name, process in self.processes.items():
-                self.peak[name] = max(self.peak[name], process.memory_info().rss)
-
-    def done(self) -> Peaks:
-        self.stop.set()
-        self.thread.join()
-        return self
 
 
 def slow_consumer(address: str, items: int) -> None:

@@ -13,44 +13,23 @@ the growth of the parent worker process's RSS while it ran.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 from dask.sizeof import sizeof
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import Cluster
+from _common import Cluster, Peaks
 
 import flyte_dask as flyte
 from flyte_dask.io import File
 
 env = flyte.TaskEnvironment(name="io_bench")
-
-
-class PeakRSS:
-    """The highest RSS of this process above its level at the start, sampled every 10 ms in a thread."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.start = self.peak = self.process.memory_info().rss
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-
-    def _sample(self) -> None:
-        while not self.stop.wait(0.01):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def grown(self) -> int:
-        self.stop.set()
-        self.thread.join()
-        return self.peak - self.start
 
 
 @env.task
@@ -80,20 +59,20 @@ def norm_file(f: File) -> float:
 
 @env.task
 def by_value(n: int, mb: int) -> tuple[float, int, int]:
-    rss = PeakRSS()
+    rss = Peaks({"parent": os.getpid()})
     arrays = list(flyte.map(make_array, range(n), [mb] * n))
     held = sizeof(arrays)
     total = sum(flyte.map(norm_array, arrays))
-    return total, held, rss.grown()
+    return total, held, rss.done().grown("parent")
 
 
 @env.task
 def as_files(n: int, mb: int) -> tuple[float, int, int]:
-    rss = PeakRSS()
+    rss = Peaks({"parent": os.getpid()})
     files = list(flyte.map(make_file, range(n), [mb] * n))
     held = sizeof(files)
     total = sum(flyte.map(norm_file, files))
-    return total, held, rss.grown()
+    return total, held, rss.done().grown("parent")
 
 
 def main() -> None:

@@ -114,6 +114,12 @@ def ctx() -> TaskContext | NullTaskContext:
     )
 
 
+def run_of(annotations: Mapping[str, Any]) -> str | None:
+    """The name of the run that Dask ``annotations`` place work in, or None outside any run."""
+    found = annotations.get(ANNOTATION)
+    return found.get("run") if isinstance(found, dict) else None
+
+
 def run_context() -> dict[str, Any]:
     """The run context of calls made here (empty outside any run)."""
     found = dask.get_annotations().get(ANNOTATION)

@@ -186,6 +186,8 @@ class Batcher:
         self.item_seconds: float | None = None
         #: sizing: in a chain, measured bytes per item passed between stages (an average), None until known
         self.link_item_bytes: float | None = None
+        #: sizing: in a chain, the most bytes one batch should pass between stages (``map.chain-batch-bytes``)
+        self.link_batch_bytes = parse_bytes(setting("chain-batch-bytes")) if chain is not None else 0
         #: sizing: the last auto-sized batch size (it grows at most 16x per batch)
         self.batch = batch_size or 1
         #: `wake` was called: the current wait for results ends early
@@ -217,8 +219,8 @@ class Batcher:
             limit = self.threads  # probing: one single-item task per thread until a cost is known
         else:
             limit = self.threads * setting("batches-per-thread")
-        if self.link_item_bytes and self.batch * self.link_item_bytes * 2 >= parse_bytes(setting("chain-batch-bytes")):
-            limit = min(limit, 3 * self.threads)  # big values between stages: two chains a thread, as Dask queues roots
+        if self.link_item_bytes and self.batch * self.link_item_bytes * 2 >= self.link_batch_bytes:
+            limit = min(limit, 3 * self.threads)  # big values between stages: three chains a thread
         return min(limit, self.slots.total) if self.slots is not None else limit
 
     def _sized_by_spread(self) -> bool:
@@ -235,10 +237,8 @@ class Batcher:
             if self.spread:
                 wanted = min(wanted, self.spread)
             size = self.batch = max(1, min(int(wanted), self.batch * 16, setting("max-batch-size")))
-        if (
-            self.link_item_bytes and not self.fixed_batch
-        ):  # a chain's batch hands its results to the next stage in one piece: keep it small
-            size = min(size, max(1, int(parse_bytes(setting("chain-batch-bytes")) // self.link_item_bytes)))
+        if self.link_item_bytes and not self.fixed_batch:  # a chain's batch passes its results on in one piece
+            size = min(size, max(1, int(self.link_batch_bytes // self.link_item_bytes)))
         if self.task.is_async and self.semaphore is not None:
             return 1  # a ClusterLimit lease covers one Dask task, and async items of a batch run at once
         if self.task.is_async and self.concurrency > 0:  # async items of a batch run at once: cap items, not tasks

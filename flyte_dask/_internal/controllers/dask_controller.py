@@ -68,11 +68,11 @@ class DaskController:
         transport.orchestrate_if_on_worker()  # here, in the caller's thread: the stream may be stepped on another
         with group(f"{task.name}_{fan_out.group_name or 'map'}"):
             fan_out.annotations = dask.get_annotations()
-        return self._stream(fan_out, fan_out.annotations)
+        return self._stream(fan_out)
 
-    async def _stream(self, fan_out: FanOut, annotations: dict[str, Any]) -> AsyncIterator[list[Any]]:
+    async def _stream(self, fan_out: FanOut) -> AsyncIterator[list[Any]]:
         """The map's results, a chunk at a time; its batcher starts at the first step."""
-        stages = _stages(fan_out, annotations)
+        stages = _stages(fan_out)
         first = stages[0].fan_out
         source = MapSource(
             first.items, first.check, max(setting("max-buffered-items"), fan_out.concurrency), byte_budget()
@@ -92,7 +92,7 @@ class DaskController:
             length=fan_out.length,
             concurrency=min((s.fan_out.concurrency for s in stages if s.fan_out.concurrency), default=0),
             batch_size=min((s.fan_out.batch_size for s in stages if s.fan_out.batch_size), default=None),
-            annotations=annotations,
+            annotations=fan_out.annotations,
             progress=bars[-1],
             chain=Chain(stages, bars[:-1]) if len(stages) > 1 else None,
         )
@@ -100,10 +100,10 @@ class DaskController:
             yield chunk
 
 
-def _stages(fan_out: FanOut, annotations: dict[str, Any]) -> list[Stage]:
+def _stages(fan_out: FanOut) -> list[Stage]:
     """The maps that run chained as one, first to last: ``fan_out`` and the upstream maps it was fed, back to the
     first that has a `ClusterLimit` (a lease covers one Dask task, not a chain) or was not taken by this controller."""
-    stages = [Stage(fan_out, annotations)]
+    stages = [Stage(fan_out, fan_out.annotations or {})]
     while True:
         head = stages[0].fan_out
         upstream = head.upstream

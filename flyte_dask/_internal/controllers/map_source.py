@@ -23,8 +23,7 @@ from flyte_dask._internal.controllers.batching import Item, setting
 
 def byte_budget() -> int:
     """``flyte-dask.map.max-buffered-bytes`` in bytes (it takes ``"1GiB"`` or a number)."""
-    value = setting("max-buffered-bytes")
-    return parse_bytes(value) if isinstance(value, str) else int(value)
+    return parse_bytes(setting("max-buffered-bytes"))
 
 
 class MapSource:
@@ -42,9 +41,8 @@ class MapSource:
         self.max_items = max_items  #: the cap on ``pulled - handed``
         self.max_bytes = max_bytes  #: the budget for results not yet consumed, and those expected
         self.exhausted = False  #: no more items will come (the iterables ended, or raised)
-        self.error: BaseException | None = (
-            None  #: what the user's iterable raised, re-raised after the results before it
-        )
+        #: what the user's iterable raised, re-raised after the results before it
+        self.error: BaseException | None = None
         self.pulled = 0  #: items taken from the iterables (``handed <= pulled``)
         self.handed = 0  #: items handed to the consumer, in order
         self.rejected: dict[int, Failure] = {}  #: items that failed their check, by index, never submitted

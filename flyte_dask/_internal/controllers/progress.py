@@ -21,7 +21,7 @@ from dask.utils import parse_timedelta
 from flyte_dask._internal import events, settings
 from flyte_dask._internal.context import current_worker_task, groups_of
 from flyte_dask._internal.keys import task_of
-from flyte_dask._runcontext import ANNOTATION as RUN_ANNOTATION
+from flyte_dask._runcontext import run_of
 
 ENV = settings.PROGRESS_ENV
 
@@ -121,7 +121,7 @@ def announce_map(task: str, total: int | None, annotations: dict[str, Any]) -> N
     known; its batches report their items under the map's own span (`events.MapRecord`).
     """
     state = current_worker_task()
-    if state is None or not (annotations.get(RUN_ANNOTATION) or {}).get("run"):
+    if state is None or not run_of(annotations):
         return
     span_ids = list(annotations.get("span", {}).get("ids", ()))
     between = groups_of(annotations)[1:-1]  # below the run's span, above the map's own

@@ -40,8 +40,7 @@ from flyte_dask._internal.runtime.cancellation import run_cancellable
 from flyte_dask._internal.runtime.environ import call_env
 from flyte_dask._internal.runtime.store import store
 from flyte_dask._internal.shipping import Shipped, dumps, shipped, unshipped
-from flyte_dask._runcontext import ANNOTATION as RUN_ANNOTATION
-from flyte_dask._runcontext import run_env, task_run_scope
+from flyte_dask._runcontext import run_env, run_of, task_run_scope
 
 T = TypeVar("T")
 
@@ -286,8 +285,7 @@ def _report(worker: Any, key: Any, task: TaskSpec, items: int, failed: int, retr
     Only inside a `flyte.run` (the run's summary and progress read these): a map or call
     outside any run costs the scheduler no extra message per Dask task.
     """
-    annotations = dask.get_annotations()
-    if not (annotations.get(RUN_ANNOTATION) or {}).get("run"):
+    if not run_of(dask.get_annotations()):
         return
     record = events.ItemsRecord(str(key), task.name, items, failed, retried, parent, events.current_span_ids())
     events.log(worker, record)

@@ -136,17 +136,20 @@ def submit_batches(
     batches: list[list[list[Any]]],
     where: Sequence[dict[str, Any]],
     concurrency: int = 0,
+    to_host: bool | None = None,
 ) -> list[Future]:
     """Submit each batch of calls (as columns) as one Dask future (see `runtime.worker.run_batch`).
 
     ``where[i]`` is batch i's placement. Batches placed alike go in one graph
     submission. ``concurrency`` bounds the items of one async batch running at once.
+    ``to_host``: CuPy results become NumPy (default: when this process has no GPU).
     """
     keys = task.new_keys(len(batches))
+    to_host = _needs_host_copy(task) if to_host is None else to_host
     if task.is_async:
-        func: Any = functools.partial(run_batch_async, task, shape, _needs_host_copy(task), concurrency, time.time())
+        func: Any = functools.partial(run_batch_async, task, shape, to_host, concurrency, time.time())
     else:
-        func = functools.partial(run_batch, task, shape, _needs_host_copy(task), time.time())
+        func = functools.partial(run_batch, task, shape, to_host, time.time())
     groups: dict[str, list[int]] = {}
     for index, restriction in enumerate(where):
         groups.setdefault(repr(sorted(restriction.items())), []).append(index)
@@ -199,24 +202,20 @@ def submit_chains(
             if following is None
             else bool(task.resources.gpu_count) and not following.resources.gpu_count
         )
-        keys = task.new_keys(len(batches))
-        args: tuple[Any, ...]
-        if not upstream:
-            args = ([shipped(columns, task.by_value) for columns in batches],)
-            if task.is_async:
-                func: Any = functools.partial(run_batch_async, task, stage.shape, to_host, stage.concurrency, now)
-                args += (keys,)
-            else:
-                func = functools.partial(run_batch, task, stage.shape, to_host, now)
-        else:
-            args = (list(firsts), [stages[index - 1].task.name] * len(batches), upstream)
-            if task.is_async:
-                func = functools.partial(run_chained_async, task, stage.shape, to_host, stage.concurrency, now)
-                args += (keys,)
-            else:
-                func = functools.partial(run_chained, task, stage.shape, to_host, now)
         with dask.annotate(**stage.annotations):
-            upstream = client.map(func, *args, key=keys, pure=False, resources=task.dask_resources or None)
+            if not upstream:
+                upstream = submit_batches(
+                    client, task, stage.shape, batches, [{}] * len(batches), stage.concurrency, to_host
+                )
+            else:
+                keys = task.new_keys(len(batches))
+                args: tuple[Any, ...] = (list(firsts), [stages[index - 1].task.name] * len(batches), upstream)
+                if task.is_async:
+                    func: Any = functools.partial(run_chained_async, task, stage.shape, to_host, stage.concurrency, now)
+                    args += (keys,)
+                else:
+                    func = functools.partial(run_chained, task, stage.shape, to_host, now)
+                upstream = client.map(func, *args, key=keys, pure=False, resources=task.dask_resources or None)
         for chain, future in zip(chains, upstream):
             chain.append(future)
     return chains
