@@ -1,6 +1,8 @@
 """A slow consumer of large map results: memory stays within the map's byte budget, on the driver or in a task.
 
 Usage: python slow_consumer.py <items> <seconds per result> <driver|task>; prints JSON: RSS growth and a checksum.
+The first result takes a second to consume, time enough for every other result to be computed: without a budget
+they all pile up in the consumer, whatever the speed of the box.
 """
 
 import json
@@ -37,9 +39,9 @@ def consume(items: int, pause: float) -> tuple[float, float]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     total = 0.0
-    for array in flyte.map(make, range(items)):
+    for i, array in enumerate(flyte.map(make, range(items))):
         total += float(array[0])
-        time.sleep(pause)  # writing it somewhere, slowly
+        time.sleep(pause if i else 1.0)  # writing it somewhere, slowly
     stop.set()
     sampler.join()
     return (peak[0] - base) / 2**20, total
