@@ -18,8 +18,7 @@ from flyte_dask._deployment import (
 )
 from flyte_dask._environment import TaskEnvironment
 from flyte_dask._internal.context import group
-from flyte_dask._internal.controllers.placement import UnsatisfiableResourcesError
-from flyte_dask._internal.transport import init, shutdown
+from flyte_dask._internal.transport import PoolCluster, WorkerPool, init, shutdown
 from flyte_dask._limits import ClusterLimit
 from flyte_dask._map import map
 from flyte_dask._options import (
@@ -38,6 +37,7 @@ from flyte_dask._runcontext import TaskContext, ctx, custom_context, get_custom_
 from flyte_dask._status import ClusterStatus, WorkerStatus, cluster_status
 from flyte_dask._task import TaskTemplate
 from flyte_dask._trace import trace
+from flyte_dask.errors import UnsatisfiableResourcesError
 
 __version__ = "0.1.0"
 
@@ -98,6 +98,8 @@ __all__ = [
     "map",
     "run",
     "shutdown",
+    "PoolCluster",
+    "WorkerPool",
     "trace",
     "version",
     "with_runcontext",

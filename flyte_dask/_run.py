@@ -138,7 +138,7 @@ class Run:
         if watcher is not None:
             watcher.start()
         try:
-            return _as_outputs(self.task, transport.wait(self.future.client, self.future))
+            return _as_outputs(self.task, transport.wait(self.future.client, self.future, self.task.dask_resources))
         finally:
             if watcher is not None:  # the run's end (its future's done callback) stops the watcher
                 watcher.join(timeout=5)

@@ -383,6 +383,40 @@ class ConditionNotFoundError(RuntimeUserError):
         super().__init__("ConditionNotFoundError", message)
 
 
+class UnsatisfiableResourcesError(RuntimeError):
+    """No worker of the cluster offers the resources a task asks for, and none joined in time.
+
+    Beyond Flyte 2 (Flyte's scheduler would hold the action pending): on a fixed cluster
+    the wait is ``flyte-dask.resources-timeout``, on one that can grow
+    ``flyte-dask.grow-timeout``. The message names what was asked, what each worker
+    offers, and whether the cluster can grow.
+    """
+
+    @classmethod
+    def for_request(
+        cls, task_name: str, request: dict[str, float], offers: dict[str, dict[str, float]], waited: float, grows: bool
+    ) -> UnsatisfiableResourcesError:
+        """The error for ``task_name``'s ``request`` after ``waited`` seconds, against what workers ``offers``."""
+        if offers:
+            offered = "workers offer: " + "; ".join(
+                f"{address} {resources or '(no resources)'}" for address, resources in sorted(offers.items())
+            )
+        else:
+            offered = "the cluster has no workers"
+        how = (
+            "the cluster can grow, and added none that offers it (flyte-dask.grow-timeout)"
+            if grows
+            else "the cluster is fixed (no adapt()); flyte-dask.resources-timeout"
+        )
+        return cls(
+            f"task {task_name} asks for {request}, which no worker offers (waited {waited:g}s for workers to join: "
+            f"{how}); {offered}. Start workers that advertise it, e.g. `dask cuda worker ADDRESS "
+            f'--resources "GPU=1"` or `dask worker ADDRESS --preload flyte_dask.gpu_preload`, give an adaptive '
+            "cluster a pool of them (flyte_dask.PoolCluster), or ask for less with Resources(gpu=...) or "
+            "task.override(resources=...)."
+        )
+
+
 class AppleSiliconError(RuntimeUserError):
     """Base of the errors of Flyte's devbox Apple Silicon accelerator (not raised on Dask)."""
 

@@ -39,7 +39,18 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("map.batches-per-thread", 4, "auto-sized batches in flight per worker thread when no concurrency is set"),
     Setting("map.tasks-per-thread", 64, "fixed-size batches (batch_size=N) in flight per worker thread"),
+    Setting(
+        "map.growable-tasks",
+        10_000,
+        "auto-sized batches in flight on a cluster that can grow, so its adaptive target sees the backlog",
+    ),
     Setting("resources-timeout", "30s", "how long a request no worker meets waits for workers before it fails"),
+    Setting(
+        "elastic",
+        "auto",
+        "whether the cluster can grow: True, False, or 'auto' (a cluster object's adapt(), else what the driver said)",
+    ),
+    Setting("grow-timeout", "10min", "on a cluster that can grow: how long a request no worker meets waits for one"),
     Setting("scheduler-check", 5.0, "seconds a wait goes without news before it checks the scheduler is there"),
     Setting("scheduler-timeout", 10.0, "seconds the scheduler has to answer that check before it counts as lost"),
     Setting("worker.max-async-calls", 10_000, "async task calls one worker process runs at once"),

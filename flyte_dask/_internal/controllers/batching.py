@@ -156,8 +156,15 @@ class Batcher:
         self.progress = progress
         #: the maps chained before this one, or None: then ``shape`` is the first stage's and ``task`` the last's
         self.chain = chain
-        #: `_plan` has read the cluster: `threads`, `spread` and `slots` below are set
+        #: `_plan` has read the cluster: `threads`, `spread`, `slots` and `growable` below are set
         self.planned = False
+        #: `time.monotonic()` of the last `_plan`; the cluster is read again every `FRESH_SECONDS`
+        self.planned_at = 0.0
+        #: the cluster adds workers when work waits: the window keeps a backlog in flight for its adaptive target,
+        #: past what the workers there now run, and a request no worker meets yet is submitted to wait for one
+        self.growable = False
+        #: how long the oldest in-flight batch has been unrunnable (bounded by grow-timeout / resources-timeout)
+        self.unrunnable = transport.Unrunnable(task.name, task.dask_resources)
         #: worker threads in the cluster when planned (at least 1)
         self.threads = 1
         #: with a known length, the largest batch that still gives every thread four batches (0: unknown length)
@@ -200,14 +207,18 @@ class Batcher:
 
     # -- sizing ------------------------------------------------------------------
     async def _plan(self) -> None:
-        """Read the cluster once, before the first submission, without blocking the consumer's loop
-        (a request no worker meets yet waits here for workers to join)."""
-        if self.chain is None:  # a chain's stages go where Dask puts them: by resources, near their inputs
+        """Read the cluster before the first submission and every second after, without blocking the consumer's
+        loop (on a fixed cluster, a request no worker meets yet waits here for workers to join)."""
+        view = await transport.cluster_view_async(self.client, FRESH_SECONDS)
+        self.threads, self.growable = view.threads, view.growable
+        # A chain's stages go where Dask puts them: by resources, near their inputs. So does work that asks for
+        # resources on a cluster that grows: a pick is a loose restriction, and Dask drops a loose task's resources
+        # too when its picked worker retires (it would land on a worker without them).
+        if self.chain is None and not (self.growable and self.task.dask_resources):
             self.slots = await slots(self.client, self.task.name, self.task.dask_resources, self.task.is_async)
-        self.threads = (await transport.cluster_view_async(self.client, FRESH_SECONDS)).threads
         # With a known length, at least four batches per thread, so every thread gets work.
         self.spread = math.ceil(self.length / (4 * self.threads)) if self.length else 0
-        self.planned = True
+        self.planned, self.planned_at = True, time.monotonic()
 
     def _task_limit(self) -> int:
         """How many Dask tasks may be in flight now: the cap, or enough to keep every slot fed."""
@@ -220,7 +231,12 @@ class Batcher:
         else:
             limit = self.threads * setting("batches-per-thread")
         if self.link_item_bytes and self.batch * self.link_item_bytes * 2 >= self.link_batch_bytes:
-            limit = min(limit, 3 * self.threads)  # big values between stages: three chains a thread
+            return min(limit, 3 * self.threads)  # big values between stages: three chains a thread
+        if self.growable:
+            # What the workers there now cannot run waits on the scheduler (queued, or unrunnable for want of
+            # resources), where the cluster's adaptive target counts it; a cap or a probe keeps its own size.
+            probing = self.item_seconds is None and not self.fixed_batch and not self._sized_by_spread()
+            return limit if self.concurrency > 0 or probing else max(limit, setting("growable-tasks"))
         return min(limit, self.slots.total) if self.slots is not None else limit
 
     def _sized_by_spread(self) -> bool:
@@ -399,6 +415,7 @@ class Batcher:
                 or time.monotonic() - checked > transport.scheduler_check_interval()
             ):
                 await self._ensure_scheduler()
+                await self.unrunnable.check(self.client, next(iter(self.inflight)))  # the oldest: all ask alike
                 checked = time.monotonic()
         return done
 
@@ -487,8 +504,8 @@ class Batcher:
         """
         if transport.scheduler_gone(self.client):
             await self._ensure_scheduler()
-        if not self.planned:
-            await self._plan()
+        if not self.planned or time.monotonic() - self.planned_at > FRESH_SECONDS:
+            await self._plan()  # again every second: workers that join mid-map get work at once
         await self._take_leases()
         self._refill()
         if self.source.exhausted and self.leases and self.semaphore is not None:

@@ -36,7 +36,8 @@ class DaskController:
         _refuse_blocking(task, mapped=False)
         task.check_args(args, kwargs)
         where = placement(self.client, task.name, task.dask_resources)
-        return transport.wait(self.client, transport.submit_call(self.client, task, args, kwargs, where))
+        future = transport.submit_call(self.client, task, args, kwargs, where)
+        return transport.wait(self.client, future, task.dask_resources)
 
     def call_async(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         """Check the call now; the returned coroutine submits it with the calls of the same loop tick."""

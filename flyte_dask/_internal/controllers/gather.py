@@ -134,7 +134,7 @@ async def _run_single(group: _Group, call: _Call) -> None:
 async def _submit_and_wait(group: _Group, call: _Call) -> Any:
     where = await placement_async(group.client, group.task.name, group.task.dask_resources)
     future = await transport.submit_call_async(group.client, group.task, call.args, call.kwargs, where)
-    return await transport.result_async(group.client, future)
+    return await transport.result_async(group.client, future, group.task.dask_resources)
 
 
 async def _run_batched(group: _Group) -> None:

@@ -1,8 +1,10 @@
 """Where a call may run: resource requests checked against what workers offer, CPU work kept off GPUs.
 
-A request no worker can meet waits a bounded time for workers to join (adaptive
-clusters), then fails with an error naming what was asked and what the cluster offers,
-instead of sitting forever in Dask's ``no-worker`` state. CPU-only work is given the
+On a fixed cluster, a request no worker can meet waits ``resources-timeout`` for workers
+to join, then fails with an error naming what was asked and what the cluster offers,
+instead of sitting forever in Dask's ``no-worker`` state. On a cluster that can grow
+(`ClusterView.growable`) it is submitted at once: Dask holds it as unrunnable, which is
+what an adaptive cluster's target counts, and the waits bound it by ``grow-timeout``. CPU-only work is given the
 CPU-only workers as a loose restriction (``allow_other_workers=True``): Dask uses GPU
 workers for it only when no CPU-only worker exists.
 
@@ -31,36 +33,26 @@ from flyte_dask._internal.transport import (
     on_client_loop,
 )
 from flyte_dask._resources import GPU_RESOURCE
+from flyte_dask.errors import UnsatisfiableResourcesError
 
 FRESH_SECONDS = 1.0
 """How old a view of the workers may be when planning where work goes."""
-
-
-class UnsatisfiableResourcesError(RuntimeError):
-    """No worker of the cluster offers the resources a task asks for."""
 
 
 def _meets(offer: dict[str, float], request: dict[str, float]) -> bool:
     return all(offer.get(name, 0) >= amount for name, amount in request.items())
 
 
-def _describe(offers: dict[str, dict[str, float]]) -> str:
-    if not offers:
-        return "the cluster has no workers"
-    return "workers offer: " + "; ".join(
-        f"{address} {resources or '(no resources)'}" for address, resources in sorted(offers.items())
-    )
-
-
 def placement(client: Client, task_name: str, request: dict[str, float]) -> dict[str, Any]:
     """The extra ``submit``/``map`` arguments for a call asking for ``request`` Dask resources.
 
     For sync callers: a wait for workers blocks this thread (never the client's loop).
-    Raises `UnsatisfiableResourcesError` when no worker offers ``request`` within
-    ``flyte-dask.resources-timeout`` (Dask config, default 30s).
+    On a fixed cluster, raises `UnsatisfiableResourcesError` when no worker offers
+    ``request`` within ``flyte-dask.resources-timeout`` (Dask config, default 30s); on one
+    that can grow, returns at once (see the module doc).
     """
     view = cluster_view(client, FRESH_SECONDS)
-    if request and not _offered(view, request):
+    if request and not view.growable and not _offered(view, request):
         view = on_client_loop(client, _wait_for_offer(client, task_name, request))
     return _restriction(view, request)
 
@@ -68,7 +60,7 @@ def placement(client: Client, task_name: str, request: dict[str, float]) -> dict
 async def placement_async(client: Client, task_name: str, request: dict[str, float]) -> dict[str, Any]:
     """`placement` for async callers: waiting for workers to join never blocks their event loop."""
     view = await cluster_view_async(client, FRESH_SECONDS)
-    if request and not _offered(view, request):
+    if request and not view.growable and not _offered(view, request):
         view = await _wait_for_offer(client, task_name, request)
     return _restriction(view, request)
 
@@ -150,12 +142,7 @@ async def _wait_for_offer(client: Client, task_name: str, request: dict[str, flo
     view = await cluster_view_async(client, max_age=0)
     while not _offered(view, request):
         if time.monotonic() >= deadline:
-            raise UnsatisfiableResourcesError(
-                f"task {task_name} asks for {request}, which no worker offers (waited {timeout:g}s for workers "
-                f"to join); {_describe(view.offers)}. Start workers that advertise it, e.g. `dask cuda worker ADDRESS "
-                f'--resources "GPU=1"` or `dask worker ADDRESS --preload flyte_dask.gpu_preload`, or ask for less '
-                "with Resources(gpu=...) or task.override(resources=...)."
-            )
+            raise UnsatisfiableResourcesError.for_request(task_name, request, view.offers, timeout, view.growable)
         await asyncio.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
         view = await cluster_view_async(client, max_age=0)
     return view

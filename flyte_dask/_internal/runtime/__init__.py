@@ -4,7 +4,8 @@
 `cancellation` (a cancelled future stops its coroutine), `orchestration` (tasks that
 call tasks give back their slot and resources), `environ` (per-call variables), `store`
 (the persistent cache), `gpu` (GPU resources, telemetry, CuPy results),
-`embedded_worker` (the embedded cluster's preload). Its functions are pickled by
+`embedded_worker` (the embedded cluster's preload), `adaptive` (a pool's
+adaptive target, on the scheduler). Its functions are pickled by
 reference, so every machine must run the same flyte_dask release.
 
 May import: `flyte_dask.errors`, the public option and context modules, and the shared

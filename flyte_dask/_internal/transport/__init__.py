@@ -3,8 +3,8 @@
 Runs on the driver and, for nested calls, in a worker's Dask task. Its modules:
 `session` (connecting, the worker's client), `submission` (calls and batches), `leases` (`ClusterLimit` semaphores),
 `waits` (awaiting futures, failures as Flyte's classes), `health` (the scheduler's
-liveness, the cluster's workers), `reports` (what the scheduler can tell), `cluster`
-(the embedded cluster). Everything else in flyte_dask reaches Dask's client through the
+liveness, the cluster's workers, whether it grows), `reports` (what the scheduler can tell), `cluster`
+(the embedded cluster), `pools` (a local cluster of pools that each scale on their own). Everything else in flyte_dask reaches Dask's client through the
 names below, and takes the types it annotates with (`Client`, `Future`, `Security`,
 `Semaphore`) from here too.
 
@@ -32,6 +32,7 @@ from flyte_dask._internal.transport.leases import (
     limit_semaphore,
     release_leases,
 )
+from flyte_dask._internal.transport.pools import PoolAdaptive, PoolCluster, WorkerPool
 from flyte_dask._internal.transport.reports import (
     cluster_report,
     dashboard_link,
@@ -57,6 +58,7 @@ from flyte_dask._internal.transport.submission import (
     unpicklable_argument,
 )
 from flyte_dask._internal.transport.waits import (
+    Unrunnable,
     cancel,
     failure,
     gather,
@@ -71,6 +73,10 @@ __all__ = [
     "Security",
     "Semaphore",
     "ClusterView",
+    "Unrunnable",
+    "PoolAdaptive",
+    "PoolCluster",
+    "WorkerPool",
     "DEFAULT_CONNECT_TIMEOUT",
     "acquire_lease",
     "cancel",

@@ -31,13 +31,34 @@ T = TypeVar("T")
 class ClusterView:
     """The cluster's workers as the scheduler last reported them."""
 
-    fetched: float
-    offers: dict[str, dict[str, float]]
-    threads: int
-    threads_by_worker: dict[str, int]
+    fetched: float  #: `time.monotonic()` when the scheduler reported it
+    offers: dict[str, dict[str, float]]  #: each worker's advertised Dask resources, by address
+    threads: int  #: worker threads in all, at least 1 (a cluster with no workers counts one)
+    threads_by_worker: dict[str, int]  #: each worker's threads, by address
+    #: the cluster adds workers when work waits (see `growable`): requests no worker meets wait for one to join,
+    #: and fan-outs keep a backlog in flight for its adaptive target to see
+    growable: bool = False
 
+
+ELASTIC_KEY = ["flyte-dask", "elastic"]
+"""The scheduler metadata where a driver that knows whether the cluster can grow says so, for nested fan-outs."""
 
 _views: weakref.WeakKeyDictionary[Client, ClusterView] = weakref.WeakKeyDictionary()
+_published: weakref.WeakKeyDictionary[Client, bool] = weakref.WeakKeyDictionary()
+
+
+def growable(client: Client) -> bool | None:
+    """Whether this process can tell that the cluster grows: the ``flyte-dask.elastic`` setting, or the client's
+    cluster object running adaptive scaling (``cluster.adapt()``, or a `PoolCluster` pool's); None if it cannot tell
+    (a scheduler address, inside a task), and the driver's word, left on the scheduler, decides."""
+    setting = settings.get("elastic")
+    if setting != "auto":
+        return str(setting).lower() in ("true", "1", "yes")
+    cluster = getattr(client, "cluster", None)
+    if cluster is None:
+        return None
+    adaptives = [getattr(cluster, "_adaptive", None), *getattr(cluster, "adaptives", {}).values()]
+    return any(a is not None and a.state in ("starting", "running") for a in adaptives)
 
 
 def cluster_view(client: Client, max_age: float) -> ClusterView:
@@ -46,16 +67,13 @@ def cluster_view(client: Client, max_age: float) -> ClusterView:
     Blocks this thread for a fresh report; async code uses `cluster_view_async`.
     """
     view = _recent_view(client, max_age)
-    return view if view is not None else _new_view(client, client.scheduler_info(n_workers=-1).get("workers", {}))
+    return view if view is not None else on_client_loop(client, _fetch_view(client))
 
 
 async def cluster_view_async(client: Client, max_age: float) -> ClusterView:
     """`cluster_view` for async code: the report is fetched on the client's loop, the caller's is never blocked."""
     view = _recent_view(client, max_age)
-    if view is not None:
-        return view
-    identity = await _bridge.await_on(_client_loop(client), scheduler_rpc(client).identity(n_workers=-1))
-    return _new_view(client, identity.get("workers", {}))
+    return view if view is not None else await _bridge.await_on(_client_loop(client), _fetch_view(client))
 
 
 def _recent_view(client: Client, max_age: float) -> ClusterView | None:
@@ -65,10 +83,25 @@ def _recent_view(client: Client, max_age: float) -> ClusterView | None:
     return view if view is not None and time.monotonic() - view.fetched <= max_age else None
 
 
-def _new_view(client: Client, workers: dict[str, Any]) -> ClusterView:
+async def _fetch_view(client: Client) -> ClusterView:
+    """The scheduler's worker table and whether the cluster grows; a driver that knows leaves its word there."""
+    rpc = scheduler_rpc(client)
+    known = growable(client)
+    if known is None:
+        identity, grows = await asyncio.gather(
+            rpc.identity(n_workers=-1), rpc.get_metadata(keys=ELASTIC_KEY, default=False)
+        )
+    else:
+        identity, grows = await rpc.identity(n_workers=-1), known
+        if _published.get(client) is not known:
+            await rpc.set_metadata(keys=ELASTIC_KEY, value=known)
+            _published[client] = known
+    workers = identity.get("workers", {})
     offers = {address: dict(w.get("resources") or {}) for address, w in workers.items()}
     threads = {address: int(w.get("nthreads", 1)) for address, w in workers.items()}
-    view = _views[client] = ClusterView(time.monotonic(), offers, max(1, sum(threads.values())), threads)
+    view = _views[client] = ClusterView(
+        time.monotonic(), offers, max(1, sum(threads.values())), threads, growable=bool(grows)
+    )
     return view
 
 

@@ -8,14 +8,17 @@ client, and the client's loop never runs user code. Every wait checks on the sch
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
+from dask.utils import parse_timedelta
 from distributed import Client, Future
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
 from flyte_dask import errors
 from flyte_dask._internal import bridge as _bridge
+from flyte_dask._internal import settings
 from flyte_dask._internal.context import current_worker_task
 from flyte_dask._internal.failures import (
     as_flyte_error,
@@ -26,6 +29,7 @@ from flyte_dask._internal.shipping import unshipped
 from flyte_dask._internal.transport.health import (
     _client_loop,
     _task_of,
+    cluster_view_async,
     ensure_scheduler,
     lost_scheduler,
     scheduler_check_interval,
@@ -41,11 +45,12 @@ def orchestrate_if_on_worker() -> None:
         state.orchestrate()
 
 
-def wait(client: Client, future: Future) -> Any:
-    """Block until ``future`` is done and return its value, raising the task's own exception (as Flyte's class)."""
+def wait(client: Client, future: Future, request: dict[str, float] | None = None) -> Any:
+    """Block until ``future`` is done and return its value, raising the task's own exception (as Flyte's class);
+    ``request`` is the call's Dask resources, named if no worker can run it (`Unrunnable`)."""
     orchestrate_if_on_worker()
     try:
-        return unshipped(_bridge.wait_on(_client_loop(client), _outcome(client, future)))
+        return unshipped(_bridge.wait_on(_client_loop(client), _outcome(client, future, request)))
     except Exception as exc:
         error = exc
     except BaseException:  # Ctrl-C: the call stops on the cluster too
@@ -60,17 +65,49 @@ def _cancel_interrupted(client: Client, future: Future) -> None:
         note_cancelled(f"cancelled the running call of {_task_of(future)}")
 
 
-async def _outcome(client: Client, future: Future) -> Any:
+class Unrunnable:
+    """How long a wait's Dask task has sat in the scheduler's ``no-worker`` state (no worker meets its request).
+
+    Checked with each scheduler check: past ``flyte-dask.grow-timeout`` on a cluster that
+    can grow, or ``resources-timeout`` on a fixed one (its workers left), the wait fails
+    with `errors.UnsatisfiableResourcesError` instead of holding forever.
+    """
+
+    def __init__(self, task_name: str, request: dict[str, float]) -> None:
+        self.task_name, self.request = task_name, request  #: what is waited for, for the error
+        self.since: float | None = None  #: when the task was first seen unrunnable; None while it is runnable
+
+    async def check(self, client: Client, future: Future) -> None:
+        """Raise if ``future``'s task has been unrunnable for longer than the cluster's timeout."""
+        rpc = scheduler_rpc(client)
+        status = await _bridge.await_on(_client_loop(client), rpc.get_task_status(keys=[future.key]))
+        if status.get(future.key) != "no-worker":
+            self.since = None
+            return
+        now = time.monotonic()
+        self.since = self.since or now
+        view = await cluster_view_async(client, max_age=1.0)
+        limit = parse_timedelta(settings.get("grow-timeout" if view.growable else "resources-timeout"))
+        if now - self.since >= limit:
+            raise errors.UnsatisfiableResourcesError.for_request(
+                self.task_name, self.request, view.offers, now - self.since, view.growable
+            )
+
+
+async def _outcome(client: Client, future: Future, request: dict[str, float] | None = None) -> Any:
     """The value of ``future``, or its failure as the error a caller should see (`explain`).
 
     While it waits, it checks every ``flyte-dask.scheduler-check`` seconds that the
     scheduler is still there (`ensure_scheduler`), so a lost or hung scheduler ends the
-    wait with `errors.RuntimeSystemError` instead of holding it forever.
+    wait with `errors.RuntimeSystemError` instead of holding it forever, and that the
+    call can still run somewhere (`Unrunnable`).
     """
     ended = asyncio.ensure_future(_ended(future))
+    unrunnable = Unrunnable(_task_of(future), request or {})
     try:
         while not (await asyncio.wait({ended}, timeout=scheduler_check_interval()))[0]:
             await ensure_scheduler(client, f"a call of {_task_of(future)}")
+            await unrunnable.check(client, future)
     except BaseException:
         ended.cancel()
         raise
@@ -165,11 +202,11 @@ async def cancel(client: Client, futures: list[Future]) -> None:
         await _bridge.await_on(_client_loop(client), client.cancel(futures, asynchronous=True))
 
 
-async def result_async(client: Client, future: Future) -> Any:
+async def result_async(client: Client, future: Future, request: dict[str, float] | None = None) -> Any:
     """Await one Dask future from any event loop; cancelling the await cancels the future."""
     orchestrate_if_on_worker()
     try:
-        return unshipped(await _bridge.await_on(_client_loop(client), _outcome(client, future)))
+        return unshipped(await _bridge.await_on(_client_loop(client), _outcome(client, future, request)))
     except BaseException:
         _cancel_interrupted(client, future)
         raise
