@@ -81,7 +81,7 @@ class Cluster:
     def __init__(
         self, workdir: Path, extra_env: dict[str, str] | None = None, workers: int = 2, nthreads: int = 1
     ) -> None:
-        port = _free_port()
+        port = free_port()
         self.address = f"tcp://127.0.0.1:{port}"
         environ = {**os.environ, **(extra_env or {})}
         out = open(workdir / "cluster.log", "ab")
@@ -144,7 +144,7 @@ class Peaks:
         return self.peak[name] - self.idle[name]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

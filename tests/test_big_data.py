@@ -31,8 +31,10 @@ def _slow_consumer(where: str, budget: str) -> dict[str, float]:
 
 @pytest.mark.parametrize("where", ["driver", "task"])
 def test_a_slow_consumer_holds_no_more_than_the_byte_budget(where: str) -> None:
-    # 100 results of 4 MB each, taken at 10 ms apiece: 400 MB that would pile up where they are consumed.
-    bounded, unbounded = _slow_consumer(where, "32MiB"), _slow_consumer(where, "1GiB")
+    # 100 results of 4 MB each, taken at 10 ms apiece: 400 MB that would pile up where they are consumed. The control's
+    # budget is 8 GiB, so that one fetch (an eighth of the budget) takes every result: with 1 GiB, a fetch took 128 MiB
+    # and the control's growth varied with the box's speed (216-392 MiB in runs on the 2-core box).
+    bounded, unbounded = _slow_consumer(where, "32MiB"), _slow_consumer(where, "8GiB")
     assert bounded["total"] == unbounded["total"] == sum(range(100))  # every result, in order
     assert unbounded["grown_mib"] > 250, unbounded  # without the budget the results pile up (the measure sees it)
     # The budget, plus what is being received and copied as it arrives (more when the box is busy); a task's
