@@ -18,7 +18,7 @@ from flyte_dask._deployment import (
 )
 from flyte_dask._environment import TaskEnvironment
 from flyte_dask._internal.context import group
-from flyte_dask._internal.transport import PoolCluster, WorkerPool, init, shutdown
+from flyte_dask._internal.transport import PoolAdaptive, PoolCluster, WorkerPool, init, shutdown
 from flyte_dask._limits import ClusterLimit
 from flyte_dask._map import map
 from flyte_dask._options import (
@@ -98,6 +98,7 @@ __all__ = [
     "map",
     "run",
     "shutdown",
+    "PoolAdaptive",
     "PoolCluster",
     "WorkerPool",
     "trace",

@@ -3,6 +3,7 @@ and restarted by their nannies mid-map."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -104,6 +105,20 @@ def test_a_run_whose_task_maps_inside_grows_the_cluster(no_session: None) -> Non
         flyte.init(Client(cluster, set_as_default=False))
         try:
             assert flyte.run(maps_inside, 80).outputs()[0] == list(range(80))
+        finally:
+            flyte.shutdown()
+    assert pools.peak["all"] == 4, pools.peak
+
+
+def test_a_gather_of_task_calls_grows_the_cluster(no_session: None) -> None:
+    async def gathered() -> list[int]:
+        return list(await asyncio.gather(*[fifth_task.aio(x) for x in range(80)]))
+
+    cluster, pools = _adaptive()
+    with cluster:
+        flyte.init(Client(cluster, set_as_default=False))
+        try:
+            assert asyncio.run(gathered()) == list(range(80))
         finally:
             flyte.shutdown()
     assert pools.peak["all"] == 4, pools.peak

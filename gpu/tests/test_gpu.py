@@ -1,5 +1,5 @@
 """Points 1-8 of GPU support on a real GPU: routing, packing, placement, errors, limits,
-CuPy data, NVML telemetry, and the gpu/deploy scripts."""
+CuPy data, NVML telemetry, and the deploy/machines scripts."""
 
 from __future__ import annotations
 
@@ -170,14 +170,14 @@ def test_gpu_telemetry_reports_device_and_peak_memory(gpu_client: object) -> Non
 
 
 def test_deploy_scripts_start_a_working_gpu_cluster(tmp_path: Path) -> None:
-    """gpu/deploy: scheduler, GPU workers (NVML-advertised resources) and CPU workers, as processes."""
+    """deploy/machines: scheduler, GPU workers (NVML-advertised resources) and CPU workers, as processes."""
     port = 8900 + os.getpid() % 50
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "DASHBOARD_PORT": str(port + 1)}
     logs = [open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "gpu", "cpu")]
     procs = [
         subprocess.Popen(
-            ["bash", str(ROOT / "gpu/deploy/start-scheduler.sh"), str(port)],
+            ["bash", str(ROOT / "deploy/machines/start-scheduler.sh"), str(port)],
             env=env,
             stdout=logs[0],
             stderr=subprocess.STDOUT,
@@ -186,7 +186,7 @@ def test_deploy_scripts_start_a_working_gpu_cluster(tmp_path: Path) -> None:
     try:
         procs.append(
             subprocess.Popen(
-                ["bash", str(ROOT / "gpu/deploy/start-gpu-workers.sh"), address, "2"],
+                ["bash", str(ROOT / "deploy/machines/start-gpu-workers.sh"), address, "2"],
                 env=env,
                 stdout=logs[1],
                 stderr=subprocess.STDOUT,
@@ -194,7 +194,7 @@ def test_deploy_scripts_start_a_working_gpu_cluster(tmp_path: Path) -> None:
         )
         procs.append(
             subprocess.Popen(
-                ["bash", str(ROOT / "gpu/deploy/start-cpu-workers.sh"), address, "1", "2"],
+                ["bash", str(ROOT / "deploy/machines/start-cpu-workers.sh"), address, "1", "2"],
                 env=env,
                 stdout=logs[2],
                 stderr=subprocess.STDOUT,

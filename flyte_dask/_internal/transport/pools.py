@@ -10,7 +10,9 @@ dask-jobqueue job types, on one machine.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,37 +28,68 @@ from flyte_dask._resources import GPU_RESOURCE
 
 @dataclass(frozen=True)
 class WorkerPool:
-    """One kind of worker: what each advertises, its threads, and any other `Nanny` options (``env``, ``preload``,
-    ``memory_limit``)."""
+    """One kind of worker: what each advertises, its threads, and how it starts.
+
+    By default each worker is a local `distributed.Nanny` process, and ``options`` are
+    more Nanny options (``env``, ``memory_limit``). Any other ``worker_class`` (a
+    dask-jobqueue job class such as ``SLURMJob``) is started as Dask's `SpecCluster`
+    starts one, ``worker_class(scheduler_address, name=..., **options)``: its options
+    must then start workers with these ``threads`` and ``resources`` themselves.
+    """
 
     threads: int = 1  #: threads per worker
     resources: dict[str, float] = field(default_factory=dict)  #: Dask resources each worker advertises
-    options: dict[str, Any] = field(default_factory=dict)  #: more options for `distributed.Nanny`
+    options: dict[str, Any] = field(default_factory=dict)  #: more options for ``worker_class``
+    worker_class: type = Nanny  #: what starts one worker of the pool
 
     @property
     def takes_unrestricted(self) -> bool:
         """Whether work that asks for no resources counts toward this pool's size (CPU pools, not GPU pools)."""
         return not self.resources.get(GPU_RESOURCE)
 
+    def spec(self, host: str) -> dict[str, Any]:
+        """The `SpecCluster` worker spec of one worker of the pool, bound to ``host`` (local workers)."""
+        if self.worker_class is not Nanny:
+            return {"cls": self.worker_class, "options": dict(self.options)}
+        options = {
+            "nthreads": self.threads,
+            "resources": dict(self.resources),
+            "host": host,
+            "dashboard_address": None,
+            "preload": [EMBEDDED_PRELOAD],
+        }
+        return {"cls": Nanny, "options": {**options, **self.options}}
+
 
 class PoolAdaptive(Adaptive):
-    """Dask's `Adaptive` for one pool of a `PoolCluster`: it counts, starts and retires that pool's workers only."""
+    """Dask's `Adaptive` for one pool of workers on a cluster of several: it counts, starts and retires that pool's
+    workers only, with a target from the work they can take (`runtime.adaptive.pool_target`).
 
-    def __init__(self, cluster: PoolCluster, pool: str, **kwargs: Any) -> None:
-        self.pool = pool  #: the pool's name; its workers' names start with ``<pool>-``
-        self.pools = cluster  #: the cluster, typed as ours (Dask's `Adaptive` types ``cluster`` as any cluster)
+    ``pool`` says what each worker of the pool offers; its workers are those whose names start with ``prefix``;
+    ``resize(n)`` asks the cluster for ``n`` of them (``PoolCluster.scale(n, pool=...)``, or dask-kubernetes'
+    ``KubeCluster.scale(n, worker_group=...)``). ``kwargs`` go to `Adaptive` (``minimum``, ``maximum``,
+    ``interval``, ``wait_count``, ``target_duration``).
+    """
+
+    def __init__(
+        self, cluster: Any, pool: WorkerPool, prefix: str, resize: Callable[[int], Any], **kwargs: Any
+    ) -> None:
+        self.pool = pool  #: what each worker of the pool offers
+        self.prefix = prefix  #: the start of the names of the pool's workers, and of no other worker's
+        self.resize = resize  #: asks the cluster for that many of the pool's workers
         super().__init__(cluster, **kwargs)
 
     def _mine(self, names: set[Any]) -> set[Any]:
-        return {name for name in names if str(name).startswith(f"{self.pool}-")}
+        return {name for name in names if str(name).startswith(self.prefix)}
 
     @property
     def plan(self) -> set[Any]:
-        return self._mine(self.cluster.plan)
+        # A SpecCluster names the workers it plans; any other cluster is known by the workers that joined.
+        return self._mine(self.cluster.plan if isinstance(self.cluster, SpecCluster) else self.cluster.observed)
 
     @property
     def requested(self) -> set[Any]:
-        return self._mine(self.cluster.requested)
+        return self._mine(self.cluster.requested if isinstance(self.cluster, SpecCluster) else self.cluster.observed)
 
     @property
     def observed(self) -> set[Any]:
@@ -66,19 +99,18 @@ class PoolAdaptive(Adaptive):
         response = await self.scheduler.run_function(function=dumps(function), args=dumps(()), kwargs=dumps(kwargs))
         if response["status"] != "OK":
             _, error, _ = clean_exception(**response)
-            raise RuntimeError(f"the scheduler could not size pool {self.pool!r}") from error
+            raise RuntimeError(f"the scheduler could not size the pool of {self.prefix}* workers") from error
         return response["result"]
 
     async def target(self) -> int:
         """Workers this pool needs for the work its workers can take (see `runtime.adaptive.pool_target`)."""
-        pool = self.pools.pools[self.pool]
         return int(
             await self._on_scheduler(
                 _target.pool_target,
-                prefix=f"{self.pool}-",
-                resources=pool.resources,
-                threads=pool.threads,
-                unrestricted=pool.takes_unrestricted,
+                prefix=self.prefix,
+                resources=self.pool.resources,
+                threads=self.pool.threads,
+                unrestricted=self.pool.takes_unrestricted,
                 target_duration=self.target_duration,
             )
         )
@@ -87,20 +119,34 @@ class PoolAdaptive(Adaptive):
         """This pool's idle workers, enough to bring it down to ``target``."""
         extra = len(self.observed) - target
         return (
-            list(await self._on_scheduler(_target.idle_workers, prefix=f"{self.pool}-", count=extra))
-            if extra > 0
-            else []
+            list(await self._on_scheduler(_target.idle_workers, prefix=self.prefix, count=extra)) if extra > 0 else []
         )
 
     async def scale_up(self, n: int) -> None:  # type: ignore[override]
-        self.pools.scale(n, pool=self.pool)
+        await _settled(self.resize(n))
+
+    async def scale_down(self, workers: list[str]) -> None:  # type: ignore[override]
+        """Retire ``workers`` through the scheduler (their results move first), then size the pool without them."""
+        if not workers:
+            return
+        await self.scheduler.retire_workers(names=workers, remove=True, close_workers=True)
+        if isinstance(self.cluster, SpecCluster):
+            await self.cluster.scale_down(workers)  # exactly these leave its plan
+        else:
+            await _settled(self.resize(len(self.plan - set(workers))))
+
+
+async def _settled(result: Any) -> None:
+    if inspect.isawaitable(result):
+        await result
 
 
 class PoolCluster(SpecCluster):
     """A local cluster of named worker pools, each scaled by `scale(n, pool=...)` or `adapt(pool=...)`.
 
     ``pools`` maps each pool's name to its `WorkerPool`; the first is the default pool.
-    Every address binds to ``host``; workers leave Ctrl-C to the driver and never rerun its
+    Every address binds to ``host``, the scheduler to ``port`` (0: any free one), its
+    dashboard to ``dashboard_address`` (None: no dashboard); workers leave Ctrl-C to the driver and never rerun its
     script, as the embedded cluster's do. Example: ``PoolCluster({"cpu": WorkerPool(2),
     "gpu": WorkerPool(4, {"GPU": 1})})``, then ``adapt(pool="gpu", maximum=4)``.
     """
@@ -110,6 +156,7 @@ class PoolCluster(SpecCluster):
         pools: dict[str, WorkerPool],
         *,
         host: str = "127.0.0.1",
+        port: int = 0,
         dashboard_address: str | None = "127.0.0.1:0",
         asynchronous: bool = False,
         **kwargs: Any,
@@ -121,7 +168,9 @@ class PoolCluster(SpecCluster):
         self._host = host
         self._counters = dict.fromkeys(self.pools, 0)
         _keep_main_to_driver()
-        scheduler = {"cls": Scheduler, "options": {"host": host, "dashboard_address": dashboard_address}}
+        # Without a dashboard the scheduler still serves /health and /metrics: on a free port, not Dask's 8787.
+        served = {"dashboard_address": dashboard_address or f"{host}:0", "dashboard": dashboard_address is not None}
+        scheduler = {"cls": Scheduler, "options": {"host": host, "port": port, **served}}
         super().__init__(workers={}, scheduler=scheduler, asynchronous=asynchronous, **kwargs)
 
     def _pool_of(self, pool: str | None) -> str:
@@ -148,14 +197,7 @@ class PoolCluster(SpecCluster):
             del self.worker_spec[worker]
         while len(self.workers_of(name)) < n:
             self._counters[name] += 1
-            options = {
-                "nthreads": spec.threads,
-                "resources": dict(spec.resources),
-                "host": self._host,
-                "dashboard_address": None,
-                "preload": [EMBEDDED_PRELOAD],
-            }
-            self.worker_spec[f"{name}-{self._counters[name]}"] = {"cls": Nanny, "options": {**options, **spec.options}}
+            self.worker_spec[f"{name}-{self._counters[name]}"] = spec.spec(self._host)
         if self.loop is not None:
             self.loop.add_callback(self._correct_state)
 
@@ -167,7 +209,15 @@ class PoolCluster(SpecCluster):
         name = self._pool_of(pool)
         if name in self.adaptives:
             self.adaptives[name].stop(reason="adapt() called again")
-        adaptive = self.adaptives[name] = PoolAdaptive(self, name, minimum=minimum, maximum=maximum, **kwargs)
+        adaptive = self.adaptives[name] = PoolAdaptive(
+            self,
+            self.pools[name],
+            f"{name}-",
+            lambda n: self.scale(n, pool=name),
+            minimum=minimum,
+            maximum=maximum,
+            **kwargs,
+        )
         return adaptive
 
     async def _close(self) -> None:

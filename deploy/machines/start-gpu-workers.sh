@@ -2,7 +2,7 @@
 # Start one Dask worker per GPU on this machine (dask-cuda), each advertising its GPU
 # to flyte_dask as Dask resources GPU=1 and GPU-<MODEL>=1 (read from NVML by the
 # flyte_dask.gpu_preload preload, so nothing is typed by hand).
-#   gpu/deploy/start-gpu-workers.sh tcp://SCHEDULER:8786 [THREADS_PER_GPU]
+#   deploy/machines/start-gpu-workers.sh tcp://SCHEDULER:8786 [THREADS_PER_GPU]
 # THREADS_PER_GPU (default 4) bounds how many fractional-GPU tasks share a GPU at once
 # (Resources(gpu=0.25) packs four). Without dask-cuda, the fallback line below starts a
 # plain worker per GPU pinned with CUDA_VISIBLE_DEVICES.

@@ -1,0 +1,85 @@
+"""The deploy/ recipes, checked without their clusters: each has a CPU pool that sees no GPU and a GPU pool that asks
+the platform for a GPU and advertises it with flyte_dask's preload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flyte_dask._loader import load_script
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+PRELOAD = ["--preload", "flyte_dask.gpu_preload"]
+
+
+def _runs(args: list[str], *parts: str) -> bool:
+    """Whether ``parts`` appear in ``args`` one after the other."""
+    return any(args[i : i + len(parts)] == list(parts) for i in range(len(args)))
+
+
+def _container(worker: dict[str, Any]) -> dict[str, Any]:
+    return worker["spec"]["containers"][0]
+
+
+def _is_gpu_worker(container: dict[str, Any]) -> bool:
+    args = [str(a) for a in container["args"]]
+    return _runs(args, *PRELOAD) and container["resources"]["limits"]["nvidia.com/gpu"] in ("1", 1)
+
+
+def _is_cpu_worker(container: dict[str, Any]) -> bool:
+    hidden = {"name": "CUDA_VISIBLE_DEVICES", "value": ""} in (container.get("env") or [])
+    return hidden and "flyte_dask.gpu_preload" not in container["args"]
+
+
+def test_the_dask_kubernetes_manifest_has_an_autoscaled_cpu_pool_and_a_gpu_pool_from_zero() -> None:
+    docs = {doc["kind"]: doc for doc in yaml.safe_load_all((DEPLOY / "kubernetes/daskcluster.yaml").read_text())}
+    cluster, gpu, autoscaler = docs["DaskCluster"], docs["DaskWorkerGroup"], docs["DaskAutoscaler"]
+    name = cluster["metadata"]["name"]
+    assert _is_cpu_worker(_container(cluster["spec"]["worker"]))
+    assert gpu["spec"]["cluster"] == autoscaler["spec"]["cluster"] == name
+    assert gpu["spec"]["worker"]["replicas"] == 0 and _is_gpu_worker(_container(gpu["spec"]["worker"]))
+    assert _runs(_container(gpu["spec"]["worker"])["args"], "dask", "cuda", "worker")
+    # The operator names the group's workers <group>-worker-<id>: the prefix kubecluster.py gives PoolAdaptive.
+    assert gpu["metadata"]["name"] == f"{name}-gpu"
+
+
+def test_kubecluster_specs_advertise_the_gpu_and_hide_it_from_cpu_workers() -> None:
+    recipe = load_script(DEPLOY / "kubernetes/kubecluster.py")
+    spec = recipe.cluster_spec("demo")
+    assert spec["kind"] == "DaskCluster" and spec["metadata"]["name"] == "demo"
+    assert _is_cpu_worker(_container(spec["spec"]["worker"]))
+    group = recipe.gpu_group_spec()
+    assert group["replicas"] == 0 and _is_gpu_worker(_container(group))
+    assert _runs(_container(group)["args"], "dask", "cuda", "worker")
+
+
+def test_the_helm_values_add_a_gpu_worker_group() -> None:
+    values = yaml.safe_load((DEPLOY / "helm/values-gpu.yaml").read_text())
+    assert {"name": "CUDA_VISIBLE_DEVICES", "value": ""} in values["worker"]["env"]
+    (gpu,) = values["additional_worker_groups"]
+    assert _runs(gpu["extraArgs"], *PRELOAD) and gpu["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert gpu["custom_command"] == ["dask", "cuda", "worker"]
+
+
+def test_jobqueue_pools_start_batch_jobs_that_ask_for_a_gpu_and_advertise_it() -> None:
+    recipe = load_script(DEPLOY / "jobqueue/hpc.py")
+    for pools, directive in (
+        (recipe.slurm_pools, "#SBATCH --gres=gpu:1"),
+        (recipe.pbs_pools, "#PBS -l select=1:ncpus=8:ngpus=1"),
+    ):
+        cluster = pools("cpu", "gpu", host="127.0.0.1", dashboard_address=None)  # no job starts until scaled
+        try:
+            scripts = {}
+            for pool in ("cpu", "gpu"):
+                spec = cluster.pools[pool].spec("127.0.0.1")
+                job = spec["cls"](cluster.scheduler.address, name=f"{pool}-1", **spec["options"])
+                scripts[pool] = job.job_script()
+            assert cluster.pools["gpu"].resources == {"GPU": 1} and not cluster.pools["cpu"].resources
+        finally:
+            cluster.close()
+        gpu, cpu = scripts["gpu"], scripts["cpu"]
+        assert directive in gpu and "--preload flyte_dask.gpu_preload" in gpu and "--name gpu-1" in gpu
+        assert cluster.scheduler.address in gpu  # the workers join the pools' one scheduler
+        assert "export CUDA_VISIBLE_DEVICES=" in cpu and "gpu_preload" not in cpu and "gres" not in cpu
