@@ -93,11 +93,14 @@ def measure(
     cluster = make_cluster()
     joins = Joins(prefix)
     cluster.scheduler.add_plugin(joins)
-    with cluster, Client(cluster, set_as_default=False) as client:
-        start = time.monotonic()
-        assert go(client) == n
-        seconds = time.monotonic() - start
-        flyte.shutdown()
+    try:
+        with Client(cluster, set_as_default=False) as client:
+            start = time.monotonic()
+            assert go(client) == n
+            seconds = time.monotonic() - start
+            flyte.shutdown()
+    finally:
+        cluster.close()
     peak, first, at_peak = joins.summary(start, start + seconds)
     return seconds, peak, first, at_peak
 

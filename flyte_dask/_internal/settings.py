@@ -26,6 +26,11 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("map.target-batch-seconds", 0.05, "auto-batching aims for Dask tasks of about this many seconds of work"),
     Setting("map.max-batch-size", 50_000, "the most items one auto-sized batch holds"),
+    Setting(
+        "map.scheduler-tasks-per-second",
+        200,
+        "auto-sized batches grow with the cluster so that one map asks the scheduler for about this many tasks a second at most",
+    ),
     Setting("map.max-buffered-items", 200_000, "items submitted but not yet taken by the consumer (bounds memory)"),
     Setting(
         "map.max-buffered-bytes",

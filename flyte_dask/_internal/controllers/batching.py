@@ -249,7 +249,7 @@ class Batcher:
         elif self.item_seconds is None:
             size = self.spread if self._sized_by_spread() else 1
         else:
-            wanted = setting("target-batch-seconds") / max(self.item_seconds, 1e-7)
+            wanted = self._batch_seconds() / max(self.item_seconds, 1e-7)
             if self.spread:
                 wanted = min(wanted, self.spread)
             size = self.batch = max(1, min(int(wanted), self.batch * 16, setting("max-batch-size")))
@@ -260,6 +260,12 @@ class Batcher:
         if self.task.is_async and self.concurrency > 0:  # async items of a batch run at once: cap items, not tasks
             size = min(size, self.concurrency - self.inflight_items)
         return max(1, size)
+
+    def _batch_seconds(self) -> float:
+        """The work an auto-sized batch aims for: ``target-batch-seconds``, or more on a cluster whose threads
+        would otherwise ask the scheduler for more than ``scheduler-tasks-per-second`` tasks (batches grow with
+        the cluster, so per-item scheduler cost stays flat)."""
+        return max(setting("target-batch-seconds"), self.threads / setting("scheduler-tasks-per-second"))
 
     def _set_aside_unpicklable(self, batches: list[list[Item]]) -> bool:
         """After a failed submission: fail each item whose arguments cannot be pickled, alone,

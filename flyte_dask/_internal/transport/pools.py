@@ -223,4 +223,6 @@ class PoolCluster(SpecCluster):
     async def _close(self) -> None:
         for adaptive in self.adaptives.values():
             adaptive.stop(reason="cluster closing")
+        for pool in self.pools:  # Dask's close scales only the default pool (scale(0)) before it checks all closed
+            self.scale(0, pool=pool)
         await super()._close()
