@@ -160,6 +160,27 @@ def test_the_readme_module_map_lists_every_module() -> None:
     assert sorted(listed - actual) == [], "the README's map lists modules that do not exist"
 
 
+def test_failures_become_flyte_errors_only_through_the_error_map() -> None:
+    # One table (failures.ERROR_MAP) says which Flyte class each kind of failure becomes; nothing picks one by hand.
+    by_hand = [
+        str(path.relative_to(PACKAGE.parent))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "failures.py" and "as_flyte_error(" in path.read_text()
+    ]
+    assert by_hand == []
+
+
+def test_ctrl_c_lives_in_interrupts() -> None:
+    # All of Ctrl-C in one module: SIGINT, the exit hook, and what interrupted work cancelled.
+    elsewhere = [
+        str(path.relative_to(PACKAGE.parent))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "interrupts.py"
+        and re.search(r"signal\.SIGINT|sys\.excepthook\s*=|_cancelled\.append", path.read_text())
+    ]
+    assert elsewhere == []
+
+
 def test_the_package_ships_py_typed() -> None:
     assert (PACKAGE / "py.typed").exists()
 

@@ -33,7 +33,10 @@ def cluster_spec(name: str, cpu_workers: int = 1) -> dict[str, Any]:
         name=name,
         image=IMAGE,
         n_workers=cpu_workers,
-        resources={"requests": {"cpu": str(THREADS), "memory": "16G"}, "limits": {"cpu": str(THREADS), "memory": "16G"}},
+        resources={
+            "requests": {"cpu": str(THREADS), "memory": "16G"},
+            "limits": {"cpu": str(THREADS), "memory": "16G"},
+        },
         env={"CUDA_VISIBLE_DEVICES": ""},
         worker_command=["dask", "worker", "--nthreads", str(THREADS)],
     )

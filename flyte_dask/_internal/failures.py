@@ -1,5 +1,10 @@
 """How a failure becomes the exception a caller catches: Flyte's class *and* the original type.
 
+`ERROR_MAP` is the one table from every kind of failure to its Flyte class and code;
+`flyte_error` applies it, and every module that turns a failure into an error goes
+through it (the worker's attempts and timeouts, the waits' lost workers and missing
+modules, the lost scheduler, results that cannot be pickled).
+
 `as_flyte_error` turns an exception into an instance of a class deriving from both a
 `flyte_dask.errors` class (``RuntimeUserError``, ``OOMError``, ...) and the exception's
 own type, carrying its args, attributes, traceback and chain, so Flyte 2 code
@@ -18,8 +23,7 @@ import os
 import sys
 import threading
 import types
-import weakref
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import dask
@@ -28,6 +32,38 @@ from flyte_dask import errors
 from flyte_dask._internal import settings
 
 _FLYTE_FIELDS = ("code", "kind", "root_cause_message", "worker")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How one kind of failure reaches its caller."""
+
+    flyte_class: type[errors.BaseRuntimeError]  #: the `flyte_dask.errors` class the caller catches
+    code: str | None = None  #: Flyte's ``code``; None: the original exception's type name
+
+
+ERROR_MAP: dict[str, Mapping] = {
+    "task-raised": Mapping(errors.RuntimeUserError),  # the task's own exception, with no retry left to try
+    "retries-exhausted": Mapping(errors.RetriesExhaustedError),  # ... after retries
+    "out-of-memory": Mapping(errors.OOMError),  # a MemoryError in the task
+    "worker-restarted-for-memory": Mapping(errors.OOMError, "OOMError"),  # the nanny killed it over its memory limit
+    "worker-lost": Mapping(errors.RuntimeSystemError),  # Dask's KilledWorker: lost with its worker too often
+    "scheduler-lost": Mapping(errors.RuntimeSystemError, "SchedulerLost"),  # closed, or no answer in time
+    "module-missing": Mapping(errors.ModuleLoadError, "ModuleLoadError"),  # the cluster cannot import the code
+    "result-unpicklable": Mapping(errors.RuntimeUserError),  # a value the task returned cannot travel back
+    "max-runtime": Mapping(errors.MaxRuntimeExceededError, "MaxRuntimeExceededError"),  # Timeout(max_runtime=)
+    "max-queued-time": Mapping(errors.MaxQueuedTimeExceededError, "MaxQueuedTimeExceededError"),
+    "deadline": Mapping(errors.DeadlineExceededError, "DeadlineExceededError"),  # a run's deadline passed
+}
+"""Every kind of failure a caller can see, and the Flyte class it arrives as (with its own type)."""
+
+
+def flyte_error(
+    kind: str, exc: BaseException, *, message: str | None = None, worker: str | None = None
+) -> BaseException:
+    """``exc``, a failure of ``kind`` (a key of `ERROR_MAP`), as its Flyte class and its own type."""
+    mapping = ERROR_MAP[kind]
+    return as_flyte_error(exc, mapping.flyte_class, code=mapping.code, message=message, worker=worker)
 
 
 def as_flyte_error(
@@ -178,7 +214,7 @@ def user_frames(exc: BaseException) -> BaseException:
     A traceback with no user frame is left whole. ``flyte-dask.full-tracebacks: true``
     (or ``FLYTE_DASK_FULL_TRACEBACKS=1``) keeps every frame.
     """
-    if _full_tracebacks():
+    if full_tracebacks():
         return exc
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -189,7 +225,8 @@ def user_frames(exc: BaseException) -> BaseException:
     return exc
 
 
-def _full_tracebacks() -> bool:
+def full_tracebacks() -> bool:
+    """Whether every traceback frame is shown (``flyte-dask.full-tracebacks`` or its environment variable)."""
     flag = os.environ.get(settings.FULL_TRACEBACKS_ENV, "")
     return flag.lower() in ("1", "true", "yes") or bool(settings.get("full-tracebacks"))
 
@@ -227,57 +264,3 @@ def _strip(tb: types.TracebackType | None) -> types.TracebackType | None:
     for frame in reversed(kept):
         rebuilt = types.TracebackType(rebuilt, frame.tb_frame, frame.tb_lasti, frame.tb_lineno)
     return rebuilt
-
-
-_cancelled: list[str] = []
-_running: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def note_cancelled(summary: str) -> None:
-    """Remember what an interrupted fan-out cancelled, for the line printed under ``KeyboardInterrupt``."""
-    _cancelled.append(summary)
-    del _cancelled[:-5]
-
-
-def note_running(work: Any) -> None:
-    """Track ``work`` (with a ``summary()`` of what it would cancel now) while it runs: a
-    Ctrl-C that lands in the caller's own code, between two results of a map, leaves it
-    open until exit, and the exit cancels it."""
-    _running.add(work)
-
-
-def note_finished(work: Any) -> None:
-    """Stop tracking ``work`` (see `note_running`)."""
-    _running.discard(work)
-
-
-def excepthook(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
-    """``sys.excepthook`` while flyte_dask runs: an unhandled error is printed once, with user frames;
-    Ctrl-C prints ``KeyboardInterrupt`` and what it cancelled."""
-    if issubclass(exc_type, KeyboardInterrupt):
-        if _full_tracebacks():
-            sys.__excepthook__(exc_type, exc, tb)
-        else:
-            print("KeyboardInterrupt", file=sys.stderr)
-        still = [work.summary() for work in list(_running)]
-        for summary in dict.fromkeys([*_cancelled, *(s for s in still if s)]):
-            print(f"flyte_dask: {summary}", file=sys.stderr)
-    else:
-        sys.__excepthook__(exc_type, user_frames(exc.with_traceback(tb)), exc.__traceback__)
-    for callback in _before_exit:
-        try:
-            callback()
-        except Exception:  # exiting anyway: the error above is what matters
-            pass
-
-
-_before_exit: list[Callable[[], None]] = []
-
-
-def install_excepthook(before_exit: Callable[[], None]) -> None:
-    """Print unhandled errors with user frames only (unless something else already replaced
-    the hook), then call ``before_exit`` while the interpreter still runs threads normally."""
-    if sys.excepthook is sys.__excepthook__:
-        sys.excepthook = excepthook
-    if before_exit not in _before_exit:
-        _before_exit.append(before_exit)

@@ -1,4 +1,4 @@
-"""Keep a task's handled failure, and Ctrl-C, off the terminal, while Dask's worker logs keep them.
+"""Keep a task's handled failure off the terminal, while Dask's worker logs keep it.
 
 A failed call is reported to its caller, who may handle it (``return_exceptions=True``,
 ``try``/``except``). Dask also logs every failed task as ``Compute Failed`` at ERROR
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import signal
 import threading
 
 from flyte_dask._internal import settings
@@ -68,17 +67,3 @@ def quiet_compute_failures() -> None:
                 if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                     handler.addFilter(_HandledByCaller())
         _installed = True
-
-
-def ignore_interrupts() -> None:
-    """Leave Ctrl-C to the driver in an embedded cluster's worker process.
-
-    A terminal sends SIGINT to the whole process group, so without this each worker
-    would print its own ``KeyboardInterrupt`` traceback. The driver cancels the work and
-    closes the cluster it started. Runs from ``dask_setup`` (`flyte_dask.embedded_worker`),
-    in the worker process's main thread.
-    """
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: leave it be
-        pass

@@ -26,12 +26,8 @@ from flyte_dask._internal import settings, transport
 from flyte_dask._internal.calls import BatchResult, CallShape, Failure, FanOut, TaskSpec
 from flyte_dask._internal.controllers.placement import FRESH_SECONDS, Slots, slots
 from flyte_dask._internal.controllers.progress import Progress
-from flyte_dask._internal.failures import (
-    note_cancelled,
-    note_finished,
-    note_running,
-    restate,
-)
+from flyte_dask._internal.failures import restate
+from flyte_dask._internal.interrupts import note_cancelled, note_finished, note_running
 from flyte_dask._internal.shipping import unshipped
 from flyte_dask._internal.transport import Client, Future
 

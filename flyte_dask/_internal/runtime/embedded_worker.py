@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flyte_dask._internal.quiet import ignore_interrupts
+from flyte_dask._internal.interrupts import ignore_interrupts
 
 
 def dask_setup(worker: Any) -> None:

@@ -33,7 +33,7 @@ from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal import events, settings
 from flyte_dask._internal.calls import BatchResult, Call, CallShape, Failure, TaskSpec
 from flyte_dask._internal.context import current_worker_task, worker_task_scope
-from flyte_dask._internal.failures import as_flyte_error, restate
+from flyte_dask._internal.failures import flyte_error, restate
 from flyte_dask._internal.quiet import quiet_compute_failures
 from flyte_dask._internal.runtime import gpu as _gpu
 from flyte_dask._internal.runtime.cancellation import run_cancellable
@@ -268,11 +268,12 @@ def picklable_items(
         except Exception as exc:
             item = f"{item_name} {first + offset}"
             values[offset] = Failure(
-                as_flyte_error(
+                flyte_error(
+                    "result-unpicklable",
                     TypeError(
                         f"task {task_name}: the result of {item} ({type(value).__name__}) cannot be pickled to send it back: {exc}. "
                         "Return picklable data (plain values, arrays, dataclasses)."
-                    )
+                    ),
                 )
             )
     repaired = BatchResult(values, batch.seconds, sum(1 for value in values if type(value) is Failure))
@@ -457,8 +458,8 @@ async def _async_attempts(
 _NO_LINK = (0.0, 0)
 """What a batch that is not fed by an upstream batch got from one: nothing."""
 
-_Bound = tuple[type[errors.TaskTimeoutError], str]
-"""The timeout error an attempt raises when it overruns, and its message."""
+_Bound = tuple[str, str]
+"""The timeout an attempt raises when it overruns (its kind in `ERROR_MAP`), and its message."""
 
 
 def _bound(task: TaskSpec, submitted_at: float, attempt: int) -> tuple[float | None, _Bound]:
@@ -468,27 +469,27 @@ def _bound(task: TaskSpec, submitted_at: float, attempt: int) -> tuple[float | N
     queued = timeout.queued_seconds
     if attempt == 0 and queued is not None and waited > queued:
         raise _timeout_error(
-            errors.MaxQueuedTimeExceededError,
+            "max-queued-time",
             f"task {task.name} waited {waited:.3g}s to start, over its max_queued_time of {queued:g}s",
         )
     runtime, deadline = timeout.seconds, timeout.deadline_seconds
     if deadline is not None and (runtime is None or deadline - waited < runtime):
         missed = f"task {task.name} did not finish within its deadline of {deadline:g}s"
         if waited >= deadline:
-            raise _timeout_error(errors.DeadlineExceededError, missed)
-        return deadline - waited, (errors.DeadlineExceededError, missed)
+            raise _timeout_error("deadline", missed)
+        return deadline - waited, ("deadline", missed)
     return runtime, (
-        errors.MaxRuntimeExceededError,
+        "max-runtime",
         f"task {task.name} ran longer than its max_runtime of {runtime or 0:g}s",
     )
 
 
-_UNBOUNDED: _Bound = (errors.MaxRuntimeExceededError, "")
+_UNBOUNDED: _Bound = ("max-runtime", "")
 
 
-def _timeout_error(cls: type[errors.TaskTimeoutError], message: str) -> BaseException:
-    """Flyte's timeout class that is also a `TimeoutError`, as a Python timeout is."""
-    return as_flyte_error(TimeoutError(message), cls, code=cls.__name__)
+def _timeout_error(kind: str, message: str) -> BaseException:
+    """Flyte's timeout class of ``kind`` that is also a `TimeoutError`, as a Python timeout is."""
+    return flyte_error(kind, TimeoutError(message))
 
 
 def _retry(task: TaskSpec, exc: Exception, attempt: int) -> bool:
@@ -507,8 +508,8 @@ def _final(exc: Exception | None, attempt: int, worker: str) -> BaseException:
             exc.worker = worker
         return exc
     if isinstance(exc, MemoryError):
-        return as_flyte_error(exc, errors.OOMError, worker=worker)
-    return as_flyte_error(exc, errors.RetriesExhaustedError if attempt else errors.RuntimeUserError, worker=worker)
+        return flyte_error("out-of-memory", exc, worker=worker)
+    return flyte_error("retries-exhausted" if attempt else "task-raised", exc, worker=worker)
 
 
 async def _eagerly(coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:

@@ -16,12 +16,9 @@ from typing import Any, TypeVar
 
 from distributed import Client, Future
 
-from flyte_dask import errors
 from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal import settings
-from flyte_dask._internal.failures import (
-    as_flyte_error,
-)
+from flyte_dask._internal.failures import flyte_error
 from flyte_dask._internal.keys import task_of
 
 T = TypeVar("T")
@@ -164,7 +161,7 @@ def lost_scheduler(client: Client, what: str, done: int | None = None, total: in
         f"lost the Dask scheduler at {address} during {what}.{finished} Call flyte.init() again and rerun; "
         "with cache='auto' on the task a rerun skips the items that finished."
     )
-    return as_flyte_error(ConnectionError(message), errors.RuntimeSystemError, code="SchedulerLost")
+    return flyte_error("scheduler-lost", ConnectionError(message))
 
 
 async def ensure_scheduler(client: Client, what: str, done: int | None = None, total: int | None = None) -> None:

@@ -23,9 +23,7 @@ from distributed.core import rpc
 
 from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal.context import current_worker_task
-from flyte_dask._internal.failures import (
-    install_excepthook,
-)
+from flyte_dask._internal.interrupts import install_excepthook
 from flyte_dask._internal.quiet import quiet_compute_failures
 from flyte_dask._internal.runtime.orchestration import ResourceReleasePlugin
 from flyte_dask._internal.transport import submission

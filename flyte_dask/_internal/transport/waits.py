@@ -20,11 +20,8 @@ from flyte_dask import errors
 from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal import settings
 from flyte_dask._internal.context import current_worker_task
-from flyte_dask._internal.failures import (
-    as_flyte_error,
-    note_cancelled,
-    user_frames,
-)
+from flyte_dask._internal.failures import flyte_error, user_frames
+from flyte_dask._internal.interrupts import note_cancelled
 from flyte_dask._internal.shipping import unshipped
 from flyte_dask._internal.transport.health import (
     _client_loop,
@@ -158,8 +155,8 @@ async def explain(client: Client, error: BaseException) -> BaseException:
     oom = [event for _, event in restarts if event.get("worker") == address]
     if oom:
         why = f"The worker was restarted for exceeding its memory limit (it used {oom[-1].get('rss', 0) / 2**20:.0f} MiB)."
-        return as_flyte_error(error, errors.OOMError, code="OOMError", message=f"{error} {why}", worker=address)
-    return as_flyte_error(error, errors.RuntimeSystemError, message=str(error), worker=address)
+        return flyte_error("worker-restarted-for-memory", error, message=f"{error} {why}", worker=address)
+    return flyte_error("worker-lost", error, message=str(error), worker=address)
 
 
 def _missing_module(error: BaseException) -> BaseException | None:
@@ -175,7 +172,7 @@ def _missing_module(error: BaseException) -> BaseException | None:
         "or, if it is your project's own code, import it at the top of the task's module so flyte_dask ships it "
         "to them by value."
     )
-    return as_flyte_error(cause, errors.ModuleLoadError, code="ModuleLoadError", message=message)
+    return flyte_error("module-missing", cause, message=message)
 
 
 async def gather(client: Client, futures: list[Future]) -> list[Any]:

@@ -1,0 +1,88 @@
+"""All of Ctrl-C: what an interrupted fan-out cancelled, the line printed under ``KeyboardInterrupt``, and workers
+of the embedded cluster that leave the signal to the driver.
+
+A Ctrl-C on the driver lands where the caller waits: a sync wait cancels its future
+(`transport.waits`), a map's stream stops (`bridge` turns the cancelled step back into
+``KeyboardInterrupt``) and its batcher cancels what is in flight. Each records here what
+it cancelled (`note_cancelled`), and fan-outs still running are tracked (`note_running`),
+so the exit hook (`excepthook`) prints one line per piece of work cut off, then closes
+the session before the interpreter tears its threads down.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from flyte_dask._internal.failures import full_tracebacks, user_frames
+
+_cancelled: list[str] = []
+_running: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def note_cancelled(summary: str) -> None:
+    """Remember what an interrupted fan-out cancelled, for the line printed under ``KeyboardInterrupt``."""
+    _cancelled.append(summary)
+    del _cancelled[:-5]
+
+
+def note_running(work: Any) -> None:
+    """Track ``work`` (with a ``summary()`` of what it would cancel now) while it runs: a
+    Ctrl-C that lands in the caller's own code, between two results of a map, leaves it
+    open until exit, and the exit cancels it."""
+    _running.add(work)
+
+
+def note_finished(work: Any) -> None:
+    """Stop tracking ``work`` (see `note_running`)."""
+    _running.discard(work)
+
+
+def excepthook(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
+    """``sys.excepthook`` while flyte_dask runs: an unhandled error is printed once, with user frames;
+    Ctrl-C prints ``KeyboardInterrupt`` and what it cancelled."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        if full_tracebacks():
+            sys.__excepthook__(exc_type, exc, tb)
+        else:
+            print("KeyboardInterrupt", file=sys.stderr)
+        still = [work.summary() for work in list(_running)]
+        for summary in dict.fromkeys([*_cancelled, *(s for s in still if s)]):
+            print(f"flyte_dask: {summary}", file=sys.stderr)
+    else:
+        sys.__excepthook__(exc_type, user_frames(exc.with_traceback(tb)), exc.__traceback__)
+    for callback in _before_exit:
+        try:
+            callback()
+        except Exception:  # exiting anyway: the error above is what matters
+            pass
+
+
+_before_exit: list[Callable[[], None]] = []
+
+
+def install_excepthook(before_exit: Callable[[], None]) -> None:
+    """Print unhandled errors with user frames only (unless something else already replaced
+    the hook), then call ``before_exit`` while the interpreter still runs threads normally."""
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = excepthook
+    if before_exit not in _before_exit:
+        _before_exit.append(before_exit)
+
+
+def ignore_interrupts() -> None:
+    """Leave Ctrl-C to the driver in an embedded cluster's worker process.
+
+    A terminal sends SIGINT to the whole process group, so without this each worker
+    would print its own ``KeyboardInterrupt`` traceback. The driver cancels the work and
+    closes the cluster it started. Runs from ``dask_setup`` (`flyte_dask.embedded_worker`),
+    in the worker process's main thread.
+    """
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave it be
+        pass
