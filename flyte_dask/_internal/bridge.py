@@ -68,7 +68,7 @@ class _Handoff:
         self.loop.call_soon_threadsafe(task.cancel)
 
 
-def _settle(source: asyncio.Future[T], target: asyncio.Future[T] | concurrent.futures.Future[T]) -> None:
+def _copy_outcome(source: asyncio.Future[T], target: asyncio.Future[T] | concurrent.futures.Future[T]) -> None:
     """Copy the outcome of ``source`` into ``target`` (unless ``target`` is already settled)."""
     if target.done():
         return
@@ -96,7 +96,7 @@ async def await_on(
     def on_task(task: asyncio.Task[T]) -> None:
         if result.cancelled():
             task.cancel()
-        task.add_done_callback(lambda t: _settle_on(here, t, result))
+        task.add_done_callback(lambda t: _copy_outcome_on(here, t, result))
 
     handoff = _Handoff(loop, coro, context, on_task)
     try:
@@ -106,11 +106,11 @@ async def await_on(
         raise
 
 
-def _settle_on(here: asyncio.AbstractEventLoop, task: asyncio.Task[T], result: asyncio.Future[T]) -> None:
+def _copy_outcome_on(here: asyncio.AbstractEventLoop, task: asyncio.Task[T], result: asyncio.Future[T]) -> None:
     """Hand ``task``'s outcome to ``result`` on ``here``, unless that loop has closed (its caller is gone)."""
     if not here.is_closed():
         try:
-            here.call_soon_threadsafe(_settle, task, result)
+            here.call_soon_threadsafe(_copy_outcome, task, result)
         except RuntimeError:  # it closed just now
             pass
 

@@ -27,31 +27,31 @@ class WorkerTask:
 
     A call that calls other tasks becomes an orchestrator. Before it first waits on a
     nested call it gives up what it holds: a sync call leaves the worker's thread pool
-    (`distributed.secede`), an async call its slot among the worker's async calls, and
+    (`distributed.secede`), an async call its permit among the worker's async calls, and
     its Dask task gives back its resources (`orchestration`), so a GPU parent never
     blocks its GPU children and trees of any depth never deadlock, however few threads
-    or async slots the cluster has. The calls of one batch share one Dask task, hence
+    or async-call permits the cluster has. The calls of one batch share one Dask task, hence
     ``released``: its resources are given back once.
     """
 
     key: Any
     worker: Any
     is_async: bool = False
-    slot: Any = None  # the async-call slot (an asyncio.Semaphore) this call holds, if any
+    permit: Any = None  # the async-call permit (an asyncio.Semaphore) this call holds, if any
     released: list[bool] = field(default_factory=lambda: [False])
     pool_thread: int = field(default_factory=threading.get_ident)
     orchestrating: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def orchestrate(self) -> None:
-        """Give up the thread slot or async slot, and the Dask task's resources, once."""
+        """Give up the thread slot or async-call permit, and the Dask task's resources, once."""
         with self._lock:
             if self.orchestrating:
                 return
             self.orchestrating = True
             first, self.released[0] = not self.released[0], True
-        if self.slot is not None:
-            self.slot.release()
+        if self.permit is not None:
+            self.permit.release()
         if not self.is_async and threading.get_ident() == self.pool_thread:
             secede()
         if first:
@@ -68,21 +68,21 @@ def current_worker_task() -> WorkerTask | None:
 
 @contextmanager
 def worker_task_scope(
-    key: Any, worker: Any, is_async: bool = False, slot: Any = None, released: list[bool] | None = None
+    key: Any, worker: Any, is_async: bool = False, permit: Any = None, released: list[bool] | None = None
 ) -> Iterator[WorkerTask]:
     """Mark the code run inside as a call of Dask task ``key`` on ``worker``, for the calls it makes.
 
-    ``slot``: the async slot the call holds (released here unless it orchestrated);
+    ``permit``: the async-call permit the call holds (released here unless it orchestrated);
     ``released``: shared by the calls of one batch.
     """
-    state = WorkerTask(key, worker, is_async, slot, released if released is not None else [False])
+    state = WorkerTask(key, worker, is_async, permit, released if released is not None else [False])
     token = _worker_task.set(state)
     try:
         yield state
     finally:
         _worker_task.reset(token)
-        if slot is not None and not state.orchestrating:
-            slot.release()
+        if permit is not None and not state.orchestrating:
+            permit.release()
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from distributed.scheduler import KilledWorker
 
 from flyte_dask._internal import settings, transport
 from flyte_dask._internal.calls import BatchResult, CallShape, Failure, FanOut, TaskSpec
-from flyte_dask._internal.controllers.placement import FRESH_SECONDS, Slots, slots
+from flyte_dask._internal.controllers.placement import FRESH_SECONDS, WorkerCapacity, worker_capacity
 from flyte_dask._internal.controllers.progress import Progress
 from flyte_dask._internal.failures import restate
 from flyte_dask._internal.interrupts import note_cancelled, note_finished, note_running
@@ -72,7 +72,9 @@ class InFlight:
     """One batch submitted as one Dask task (a chain of them, for chained maps) and not yet collected."""
 
     items: list[Item]  #: its items, consecutive and in input order; kept to run again if its worker is lost
-    address: str | None  #: the worker `Slots` placed it on (counted in `Batcher.load`), or None where Dask places it
+    address: (
+        str | None
+    )  #: the worker `WorkerCapacity` placed it on (counted in `Batcher.load`), or None where Dask places it
     #: a chain's earlier Dask tasks, first first; held until the last is collected, so Dask keeps their results
     #: for it and frees them after
     upstream: list[Future] = field(default_factory=list)
@@ -152,7 +154,7 @@ class Batcher:
         self.progress = progress
         #: the maps chained before this one, or None: then ``shape`` is the first stage's and ``task`` the last's
         self.chain = chain
-        #: `_plan` has read the cluster: `threads`, `spread`, `slots` and `growable` below are set
+        #: `_plan` has read the cluster: `threads`, `spread`, `capacity` and `growable` below are set
         self.planned = False
         #: `time.monotonic()` of the last `_plan`; the cluster is read again every `FRESH_SECONDS`
         self.planned_at = 0.0
@@ -165,8 +167,8 @@ class Batcher:
         self.threads = 1
         #: with a known length, the largest batch that still gives every thread four batches (0: unknown length)
         self.spread = 0
-        #: where restricted work goes (`Slots`), or None where Dask's own queuing places it
-        self.slots: Slots | None = None
+        #: where restricted work goes (`WorkerCapacity`), or None where Dask's own queuing places it
+        self.capacity: WorkerCapacity | None = None
         #: the `ClusterLimit`'s Dask semaphore, or None without a limit
         self.semaphore = task.options.limit.semaphore(client) if task.options.limit else None
         #: `ClusterLimit` leases taken and not yet spent on a batch (0 without a limit)
@@ -175,7 +177,7 @@ class Batcher:
         self.inflight: dict[Future, InFlight] = {}
         #: the sum of the in-flight batches' item counts (``== sum(b.count for b in inflight.values())``)
         self.inflight_items = 0
-        #: per worker: how many in-flight batches `Slots` placed there (their `InFlight.address`)
+        #: per worker: how many in-flight batches `WorkerCapacity` placed there (their `InFlight.address`)
         self.load: Counter[str] = Counter()
         #: recovery: batches to submit before new items, the pieces of batches lost with their worker
         self.retry: list[list[Item]] = []
@@ -211,13 +213,15 @@ class Batcher:
         # resources on a cluster that grows: a pick is a loose restriction, and Dask drops a loose task's resources
         # too when its picked worker retires (it would land on a worker without them).
         if self.chain is None and not (self.growable and self.task.dask_resources):
-            self.slots = await slots(self.client, self.task.name, self.task.dask_resources, self.task.is_async)
+            self.capacity = await worker_capacity(
+                self.client, self.task.name, self.task.dask_resources, self.task.is_async
+            )
         # With a known length, at least four batches per thread, so every thread gets work.
         self.spread = math.ceil(self.length / (4 * self.threads)) if self.length else 0
         self.planned, self.planned_at = True, time.monotonic()
 
     def _task_limit(self) -> int:
-        """How many Dask tasks may be in flight now: the cap, or enough to keep every slot fed."""
+        """How many Dask tasks may be in flight now: the cap, or enough to keep every worker thread fed."""
         if self.concurrency > 0:
             limit = self.concurrency
         elif self.fixed_batch:
@@ -233,7 +237,7 @@ class Batcher:
             # resources), where the cluster's adaptive target counts it; a cap or a probe keeps its own size.
             probing = self.item_seconds is None and not self.fixed_batch and not self._sized_by_spread()
             return limit if self.concurrency > 0 or probing else max(limit, setting("growable-tasks"))
-        return min(limit, self.slots.total) if self.slots is not None else limit
+        return min(limit, self.capacity.total) if self.capacity is not None else limit
 
     def _sized_by_spread(self) -> bool:
         """Async items of a known count need no probe: batching them costs no parallelism."""
@@ -282,13 +286,13 @@ class Batcher:
                 if run:
                     regrouped.append(run)
                     run = []
-                self._settle(index, [Failure(error)], failed=1)
+                self._deliver(index, [Failure(error)], failed=1)
             if run:
                 regrouped.append(run)
         self.retry.extend(reversed(regrouped))
         return found
 
-    def _settle(self, start: int, values: list[Any], failed: int) -> None:
+    def _deliver(self, start: int, values: list[Any], failed: int) -> None:
         """Hand ``values`` (items ``start``...) to the sink, counted as done."""
         self.sink(start, values)
         self.done_items += len(values)
@@ -344,7 +348,7 @@ class Batcher:
         where: list[dict[str, Any]] = []
         picks: list[str | None] = []
         for _ in batches:
-            restriction, address = self.slots.pick(self.load) if self.slots is not None else ({}, None)
+            restriction, address = self.capacity.pick(self.load) if self.capacity is not None else ({}, None)
             if address is not None:
                 self.load[address] += 1
             where.append(restriction)
@@ -448,7 +452,7 @@ class Batcher:
                     if bar is not None:
                         bar.update(count, 0)
             self._observe(result)
-            self._settle(start, result.values, result.failed)
+            self._deliver(start, result.values, result.failed)
         for future in finished:
             if future in self.inflight:  # erred, cancelled or lost as a whole (e.g. KilledWorker)
                 items = self.inflight[future].items
@@ -466,7 +470,7 @@ class Batcher:
                         error,
                         f"{self.item_name} {start} of {self.task.name} killed the worker running it, alone: {error}",
                     )
-                self._settle(start, [Failure(error)] * count, count)
+                self._deliver(start, [Failure(error)] * count, count)
 
     async def _results(self, ok: list[Future]) -> list[BatchResult]:
         """The results of finished batches; a batch Dask cannot send back whole (a value

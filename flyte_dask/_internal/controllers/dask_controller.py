@@ -46,11 +46,11 @@ class DaskController:
 
     async def _gathered(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         transport.orchestrate_if_on_worker()
-        future, group = _gather.batcher().add(self.client, task, args, kwargs)
+        future, burst = _gather.batcher().add(self.client, task, args, kwargs)
         try:
             return await future
         except asyncio.CancelledError:
-            group.caller_went_away()
+            burst.caller_went_away()
             raise
 
     def map(self, fan_out: FanOut) -> AsyncIterator[list[Any]]:
@@ -89,7 +89,7 @@ class DaskController:
             fan_out.task,
             first.shape,
             source,
-            source.settle,
+            source.receive,
             length=fan_out.length,
             concurrency=min((s.fan_out.concurrency for s in stages if s.fan_out.concurrency), default=0),
             batch_size=min((s.fan_out.batch_size for s in stages if s.fan_out.batch_size), default=None),

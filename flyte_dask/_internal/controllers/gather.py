@@ -36,7 +36,9 @@ class _Call:
 
 
 @dataclass
-class _Group:
+class _Burst:
+    """The calls of one task made in one tick of a loop (and one context): gathered, they run as one fan-out."""
+
     client: Client
     task: TaskSpec
     annotations: dict[str, Any]
@@ -77,36 +79,36 @@ class CallBatcher:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.groups: dict[tuple[int, int, int], _Group] = {}
+        self.bursts: dict[tuple[int, int, int], _Burst] = {}
         self.runners: set[asyncio.Task[None]] = set()
 
     def add(
         self, client: Client, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[asyncio.Future[Any], _Group]:
+    ) -> tuple[asyncio.Future[Any], _Burst]:
         """Register one call; its future gets the call's value or exception.
 
-        Calls group by client, task and annotations (the group they were made in): the
-        annotations of one context are one dict, alive while its group is pending.
+        Calls join a burst by client, task and annotations (the `flyte_dask.group` they were
+        made in): the annotations of one context are one dict, alive while its burst is pending.
         """
         annotations = dask.get_annotations()
         key = (id(client), id(task), id(annotations) if annotations else 0)
-        group = self.groups.get(key)
-        if group is None:
-            if not self.groups:
+        burst = self.bursts.get(key)
+        if burst is None:
+            if not self.bursts:
                 self.loop.call_soon(self._flush)
-            group = self.groups[key] = _Group(client, task, annotations)
+            burst = self.bursts[key] = _Burst(client, task, annotations)
         future = self.loop.create_future()
-        group.calls.append(_Call(args, kwargs, future))
-        return future, group
+        burst.calls.append(_Call(args, kwargs, future))
+        return future, burst
 
     def _flush(self) -> None:
-        groups, self.groups = list(self.groups.values()), {}
-        for group in groups:
-            if len(group.calls) == 1 or group.task.options.cache.enabled or group.task.options.limit is not None:
-                for call in group.calls:
-                    self._spawn(_run_single(group, call))
+        bursts, self.bursts = list(self.bursts.values()), {}
+        for burst in bursts:
+            if len(burst.calls) == 1 or burst.task.options.cache.enabled or burst.task.options.limit is not None:
+                for call in burst.calls:
+                    self._spawn(_run_single(burst, call))
             else:
-                self._spawn(_run_batched(group))
+                self._spawn(_run_batched(burst))
 
     def _spawn(self, coro: Any) -> None:
         runner = self.loop.create_task(coro)
@@ -114,71 +116,71 @@ class CallBatcher:
         runner.add_done_callback(self.runners.discard)
 
 
-async def _run_single(group: _Group, call: _Call) -> None:
+async def _run_single(burst: _Burst, call: _Call) -> None:
     """One call as one Dask task; cancelling its caller cancels the task."""
     if call.future.done():
         return
-    with dask.annotate(**group.annotations):
-        runner = asyncio.ensure_future(_submit_and_wait(group, call))
+    with dask.annotate(**burst.annotations):
+        runner = asyncio.ensure_future(_submit_and_wait(burst, call))
     call.future.add_done_callback(lambda f: f.cancelled() and runner.cancel())
     try:
         value = await runner
     except asyncio.CancelledError:
         return
     except BaseException as exc:
-        _settle(call.future, Failure(exc))
+        _resolve(call.future, Failure(exc))
         return
-    _settle(call.future, value)
+    _resolve(call.future, value)
 
 
-async def _submit_and_wait(group: _Group, call: _Call) -> Any:
-    where = await placement_async(group.client, group.task.name, group.task.dask_resources)
-    future = await transport.submit_call_async(group.client, group.task, call.args, call.kwargs, where)
-    return await transport.result_async(group.client, future, group.task.dask_resources)
+async def _submit_and_wait(burst: _Burst, call: _Call) -> Any:
+    where = await placement_async(burst.client, burst.task.name, burst.task.dask_resources)
+    future = await transport.submit_call_async(burst.client, burst.task, call.args, call.kwargs, where)
+    return await transport.result_async(burst.client, future, burst.task.dask_resources)
 
 
-async def _run_batched(group: _Group) -> None:
+async def _run_batched(burst: _Burst) -> None:
     """Many calls of one task through the shared batching core; results are set as batches finish."""
-    calls = group.calls
+    calls = burst.calls
 
     def sink(start: int, values: list[Any]) -> None:
         for offset, value in enumerate(values):
-            _settle(calls[start + offset].future, value)
+            _resolve(calls[start + offset].future, value)
 
     try:
-        batcher = group.batcher = Batcher(
-            group.client,
-            group.task,
+        batcher = burst.batcher = Batcher(
+            burst.client,
+            burst.task,
             WHOLE_CALLS,
             _CallSource(calls),
             sink,
             length=len(calls),
-            annotations=group.annotations,
+            annotations=burst.annotations,
             item_name="gathered call",
-            progress=gather_progress(group.task.name, len(calls), groups_of(group.annotations)),
+            progress=gather_progress(burst.task.name, len(calls), groups_of(burst.annotations)),
         )
     except Exception as exc:  # e.g. no worker offers the task's resources: every caller hears it
         for call in calls:
-            _settle(call.future, Failure(exc))
+            _resolve(call.future, Failure(exc))
         return
     try:
         seen = 0
         while await batcher.step():
-            if group.cancelled != seen:  # some callers went away: drop batches nobody waits for
-                seen = group.cancelled
+            if burst.cancelled != seen:  # some callers went away: drop batches nobody waits for
+                seen = burst.cancelled
                 abandoned = batcher.unwanted(lambda index: calls[index].future.done())
                 if abandoned:
                     await batcher.cancel(abandoned)
     except BaseException as exc:
         for call in calls:
-            _settle(call.future, Failure(exc))
+            _resolve(call.future, Failure(exc))
         if not isinstance(exc, Exception):
             raise
     finally:
         await batcher.close()
 
 
-def _settle(future: asyncio.Future[Any], value: Any) -> None:
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
     if future.done():
         return
     if isinstance(value, Failure):

@@ -104,7 +104,7 @@ class MapSource:
             items.append((index, item))
         return items
 
-    def settle(self, start: int, values: list[Any]) -> None:
+    def receive(self, start: int, values: list[Any]) -> None:
         """The batcher's sink: results of items ``start...``, held (and counted) until taken and consumed."""
         size = sizeof(values)
         self.done[start] = (values, size)

@@ -11,8 +11,8 @@ workers for it only when no CPU-only worker exists.
 Dask queues only unrestricted tasks on its scheduler (dask/distributed#8177): restricted
 ones are assigned at once, and several can land on one busy worker while another sits
 idle. So a fan-out of restricted work (GPU work, or CPU work on a cluster that also has
-GPU workers) is planned with `Slots`: each batch goes to the eligible worker with the
-most free slots, and no more are in flight than those workers can run.
+GPU workers) is planned with `WorkerCapacity`: each batch goes to the eligible worker with the most
+room, and no more are in flight than those workers can run.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _restriction(view: ClusterView, request: dict[str, float]) -> dict[str, Any]
 
 
 @dataclass
-class Slots:
+class WorkerCapacity:
     """Where one fan-out puts its Dask tasks, when Dask's own queuing cannot (see the module doc).
 
     ``capacity`` maps each eligible worker to how many of these tasks it runs at once;
@@ -105,8 +105,10 @@ class Slots:
         return {"workers": [address], "allow_other_workers": True}, address
 
 
-async def slots(client: Client, task_name: str, request: dict[str, float], is_async: bool) -> Slots | None:
-    """The `Slots` of a fan-out asking for ``request``, or None where Dask's queuing places it well.
+async def worker_capacity(
+    client: Client, task_name: str, request: dict[str, float], is_async: bool
+) -> WorkerCapacity | None:
+    """The `WorkerCapacity` of a fan-out asking for ``request``, or None where Dask's queuing places it well.
 
     Sync tasks are bounded by worker threads and by the resources they ask for; async
     tasks hold no thread, so only by resources.
@@ -127,7 +129,7 @@ async def slots(client: Client, task_name: str, request: dict[str, float], is_as
         if not is_async:
             fits.append(view.threads_by_worker.get(address, 1))
         capacity[address] = max(1, min(fits)) if fits else _UNBOUNDED
-    return Slots(capacity, restriction)
+    return WorkerCapacity(capacity, restriction)
 
 
 _UNBOUNDED = 1 << 20

@@ -69,9 +69,9 @@ async def run_call_async(task: TaskSpec, call: Call, to_host: bool, submitted_at
     worker = _leave_slot(key)
 
     async def body() -> Any:
-        slot = await _async_slot()
+        permit = await _async_permit()
         tally = [0]
-        with _call_scope(task, key, worker, is_async=True, slot=slot), _gpu_task(task, key, 1):
+        with _call_scope(task, key, worker, is_async=True, permit=permit), _gpu_task(task, key, 1):
             value = await _async_attempts(task, args, kwargs, submitted_at, worker.address, None, tally)
             _report(worker, key, task, 1, int(type(value) is Failure), tally[0], _orchestrated())
             return value
@@ -211,14 +211,12 @@ async def _async_batch(
 
         async def one(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             async with limit:
-                slot = await _async_slot()
-                with worker_task_scope(key, worker, is_async=True, slot=slot, released=released):
+                permit = await _async_permit()
+                with worker_task_scope(key, worker, is_async=True, permit=permit, released=released):
                     return await _async_attempts(task, args, kwargs, submitted_at, worker.address, busy, tally)
 
         with _run_scope(task, key, worker), _gpu_task(task, key, len(calls)):  # its items run in copies of this context
-            values = await _eagerly(
-                [_settled(failed[i]) if i in failed else one(*call) for i, call in enumerate(calls)]
-            )
+            values = await _eagerly([_known(failed[i]) if i in failed else one(*call) for i, call in enumerate(calls)])
             bad = sum(1 for v in values if type(v) is Failure)
             _report(worker, key, task, len(values), bad, tally[0], released[0])
             return values
@@ -227,7 +225,7 @@ async def _async_batch(
     return shipped(_result(values, busy[0], to_host, link[1]), task.by_value)
 
 
-async def _settled(value: Any) -> Any:
+async def _known(value: Any) -> Any:
     """An item whose outcome is already known (its upstream item failed), in the place of its call."""
     return value
 
@@ -325,20 +323,20 @@ def _leave_slot(key: Any) -> Any:
     return worker
 
 
-_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+_permits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
 
-async def _async_slot() -> asyncio.Semaphore:
-    """Take one of this worker process's async-call slots (``flyte-dask.worker.max-async-calls``).
+async def _async_permit() -> asyncio.Semaphore:
+    """Take one of this worker process's async-call permits (``flyte-dask.worker.max-async-calls``).
 
-    Returns the semaphore; the call gives its slot back when it ends or starts orchestrating.
+    Returns the semaphore; the call gives its permit back when it ends or starts orchestrating.
     """
     loop = asyncio.get_running_loop()
-    slot = _slots.get(loop)
-    if slot is None:
-        slot = _slots[loop] = asyncio.Semaphore(int(settings.get("worker.max-async-calls")))
-    await slot.acquire()
-    return slot
+    permit = _permits.get(loop)
+    if permit is None:
+        permit = _permits[loop] = asyncio.Semaphore(int(settings.get("worker.max-async-calls")))
+    await permit.acquire()
+    return permit
 
 
 def _gpu_task(task: TaskSpec, key: Any, items: int) -> contextlib.AbstractContextManager[None]:

@@ -123,7 +123,7 @@ class PoolAdaptive(Adaptive):
         )
 
     async def scale_up(self, n: int) -> None:  # type: ignore[override]
-        await _settled(self.resize(n))
+        await _awaited(self.resize(n))
 
     async def scale_down(self, workers: list[str]) -> None:  # type: ignore[override]
         """Retire ``workers`` through the scheduler (their results move first), then size the pool without them."""
@@ -133,10 +133,10 @@ class PoolAdaptive(Adaptive):
         if isinstance(self.cluster, SpecCluster):
             await self.cluster.scale_down(workers)  # exactly these leave its plan
         else:
-            await _settled(self.resize(len(self.plan - set(workers))))
+            await _awaited(self.resize(len(self.plan - set(workers))))
 
 
-async def _settled(result: Any) -> None:
+async def _awaited(result: Any) -> None:
     if inspect.isawaitable(result):
         await result
 

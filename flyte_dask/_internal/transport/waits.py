@@ -122,12 +122,12 @@ async def _ended(future: Future) -> None:
     loop = asyncio.get_running_loop()
     ended = loop.create_future()
 
-    def settle() -> None:
+    def end() -> None:
         if not ended.done():
             ended.set_result(None)
 
     def mark(_: Future) -> None:  # Dask calls it from a thread of its own
-        loop.call_soon_threadsafe(settle)
+        loop.call_soon_threadsafe(end)
 
     future.add_done_callback(mark)
     await ended
