@@ -63,6 +63,7 @@ from flyte_dask._internal.transport.waits import (
     failure,
     gather,
     orchestrate_if_on_worker,
+    release,
     result_async,
     wait,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "scheduler_address",
     "performance_report",
     "picklable_result",
+    "release",
     "release_leases",
     "require_client",
     "result_async",
