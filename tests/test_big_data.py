@@ -162,3 +162,17 @@ def test_fed_results_cannot_also_be_iterated_and_a_limited_map_is_not_chained(se
     assert list(outer) == [1.0, 2.0, 3.0, 4.0]
     limited = plus_one.override(limit=flyte.ClusterLimit("big-data-one", 1))
     assert list(flyte.map(limited, flyte.map(first, [np.full(4, 2.0)] * 3))) == [3.0] * 3  # pulled, not chained
+
+
+def test_dask_weighs_batch_results_and_shipped_values_by_what_they_hold() -> None:
+    # Dask's memory manager (spilling) and its scheduler (where the next stage of a chain runs) read sizeof: a
+    # batch's result or a by-value wrapper counted as ~50 bytes would never spill and would seem free to move.
+    from dask.sizeof import sizeof
+
+    from flyte_dask._internal.calls import BatchResult
+    from flyte_dask._internal.shipping import Shipped
+
+    array = np.zeros(MB8)
+    assert sizeof(Shipped(array)) >= array.nbytes
+    assert sizeof(BatchResult([array, array], 0.1)) >= 2 * array.nbytes
+    assert sizeof(Shipped(BatchResult([array], 0.1))) >= array.nbytes

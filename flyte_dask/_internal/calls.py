@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dask.sizeof import sizeof
 from tblib import Traceback
 
 from flyte_dask._options import RetryStrategy, Timeout
@@ -118,6 +119,13 @@ class BatchResult:
     seconds: float
     failed: int = 0  # how many values are `Failure`s, counted on the worker
     link_bytes: int = 0  # in a chained map: the bytes of the upstream results it took (Dask's sizeof)
+
+
+@sizeof.register(BatchResult)
+def _sizeof_batch(result: BatchResult) -> int:
+    """What a batch's result weighs to Dask: its values. Without this Dask would count ~50 bytes, and neither
+    spill it nor run the next stage of a chain where it is (it would seem free to move)."""
+    return int(sizeof(result.values)) + 64
 
 
 @dataclass

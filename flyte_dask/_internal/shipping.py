@@ -24,6 +24,7 @@ from functools import cache
 from typing import Any
 
 import cloudpickle
+from dask.sizeof import sizeof
 
 
 @cache
@@ -138,6 +139,12 @@ class Shipped:
             return (cloudpickle.loads, (dumps(self.value),))
         buffers: list[pickle.PickleBuffer] = []
         return (_unship, (dumps(self.value, buffers.append), buffers))
+
+
+@sizeof.register(Shipped)
+def _sizeof_shipped(value: Shipped) -> int:
+    """A wrapped value weighs, to Dask's memory manager and scheduler, what the value does."""
+    return int(sizeof(value.value))
 
 
 def _unship(header: bytes, buffers: list[Any]) -> Any:
