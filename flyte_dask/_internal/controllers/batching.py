@@ -72,9 +72,7 @@ class InFlight:
     """One batch submitted as one Dask task (a chain of them, for chained maps) and not yet collected."""
 
     items: list[Item]  #: its items, consecutive and in input order; kept to run again if its worker is lost
-    address: (
-        str | None
-    )  #: the worker `WorkerCapacity` placed it on (counted in `Batcher.load`), or None where Dask places it
+    address: str | None  #: the worker `WorkerCapacity` picked (counted in `Batcher.load`); None: Dask places it
     #: a chain's earlier Dask tasks, first first; held until the last is collected, so Dask keeps their results
     #: for it and frees them after
     upstream: list[Future] = field(default_factory=list)
@@ -212,10 +210,12 @@ class Batcher:
         # A chain's stages go where Dask puts them: by resources, near their inputs. So does work that asks for
         # resources on a cluster that grows: a pick is a loose restriction, and Dask drops a loose task's resources
         # too when its picked worker retires (it would land on a worker without them).
-        if self.chain is None and not (self.growable and self.task.dask_resources):
-            self.capacity = await worker_capacity(
-                self.client, self.task.name, self.task.dask_resources, self.task.is_async
-            )
+        placed = self.chain is None and not (self.growable and self.task.dask_resources)
+        self.capacity = (
+            await worker_capacity(self.client, self.task.name, self.task.dask_resources, self.task.is_async)
+            if placed
+            else None
+        )
         # With a known length, at least four batches per thread, so every thread gets work.
         self.spread = math.ceil(self.length / (4 * self.threads)) if self.length else 0
         self.planned, self.planned_at = True, time.monotonic()
