@@ -92,6 +92,7 @@ def test_an_adaptive_cluster_grows_under_a_map_as_under_raw_dask(no_session: Non
             start = time.monotonic()
             assert list(flyte.map(fifth_task, range(80))) == list(range(80))
             ours = time.monotonic() - start
+            assert pools_ours.empty_event("all").wait(30), "the cluster did not shrink back to zero when done"
         finally:
             flyte.shutdown()
     assert pools.peak["all"] == pools_ours.peak["all"] == 4, (pools.peak, pools_ours.peak)
