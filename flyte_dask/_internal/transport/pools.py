@@ -28,7 +28,7 @@ from flyte_dask._resources import GPU_RESOURCE
 
 @dataclass(frozen=True)
 class WorkerPool:
-    """One kind of worker: what each advertises, its threads, and how it starts.
+    """One kind of worker of a `PoolCluster`: what each advertises, its threads, and how it starts (beyond Flyte 2).
 
     By default each worker is a local `distributed.Nanny` process, and ``options`` are
     more Nanny options (``env``, ``memory_limit``). Any other ``worker_class`` (a
@@ -62,8 +62,8 @@ class WorkerPool:
 
 
 class PoolAdaptive(Adaptive):
-    """Dask's `Adaptive` for one pool of workers on a cluster of several: it counts, starts and retires that pool's
-    workers only, with a target from the work they can take (`runtime.adaptive.pool_target`).
+    """Dask's `Adaptive` for one pool of workers on a cluster of several (beyond Flyte 2 and Dask): it counts, starts
+    and retires that pool's workers only, with a target from the work they can take (`runtime.adaptive.pool_target`).
 
     ``pool`` says what each worker of the pool offers; its workers are those whose names start with ``prefix``;
     ``resize(n)`` asks the cluster for ``n`` of them (``PoolCluster.scale(n, pool=...)``, or dask-kubernetes'
@@ -142,7 +142,8 @@ async def _awaited(result: Any) -> None:
 
 
 class PoolCluster(SpecCluster):
-    """A local cluster of named worker pools, each scaled by `scale(n, pool=...)` or `adapt(pool=...)`.
+    """A local cluster of named worker pools, each scaled by `scale(n, pool=...)` or `adapt(pool=...)` (beyond
+    Flyte 2 and Dask, whose ``adapt()`` sizes one kind of worker from one cluster-wide target).
 
     ``pools`` maps each pool's name to its `WorkerPool`; the first is the default pool.
     Every address binds to ``host``, the scheduler to ``port`` (0: any free one), its
