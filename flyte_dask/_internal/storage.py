@@ -31,10 +31,12 @@ def raw_data_path() -> str:
     ``flyte-dask.raw-data-path``; an absolute directory or an fsspec URL, without a trailing slash."""
     from flyte_dask._runcontext import run_context
 
-    root = str(run_context().get("raw_data_path") or settings.get("raw-data-path"))
-    if "://" not in root:
-        root = os.path.abspath(os.path.expanduser(root))
-    return root.rstrip("/")
+    return location(str(run_context().get("raw_data_path") or settings.get("raw-data-path"))).rstrip("/")
+
+
+def location(root: str) -> str:
+    """A configured place as fsspec should see it: a URL as given, a plain path made absolute (``~`` expanded)."""
+    return root if "://" in root else os.path.abspath(os.path.expanduser(root))
 
 
 def filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:

@@ -152,10 +152,9 @@ class Batcher:
         self.progress = progress
         #: the maps chained before this one, or None: then ``shape`` is the first stage's and ``task`` the last's
         self.chain = chain
-        #: `_plan` has read the cluster: `threads`, `spread`, `capacity` and `growable` below are set
-        self.planned = False
-        #: `time.monotonic()` of the last `_plan`; the cluster is read again every `FRESH_SECONDS`
-        self.planned_at = 0.0
+        #: `time.monotonic()` of the last `_plan` (which sets `threads`, `spread`, `capacity` and `growable` below),
+        #: or None before the first; the cluster is read again every `FRESH_SECONDS`
+        self.planned_at: float | None = None
         #: the cluster adds workers when work waits: the window keeps a backlog in flight for its adaptive target,
         #: past what the workers there now run, and a request no worker meets yet is submitted to wait for one
         self.growable = False
@@ -218,7 +217,7 @@ class Batcher:
         )
         # With a known length, at least four batches per thread, so every thread gets work.
         self.spread = math.ceil(self.length / (4 * self.threads)) if self.length else 0
-        self.planned, self.planned_at = True, time.monotonic()
+        self.planned_at = time.monotonic()
 
     def _task_limit(self) -> int:
         """How many Dask tasks may be in flight now: the cap, or enough to keep every worker thread fed."""
@@ -521,7 +520,7 @@ class Batcher:
         """
         if transport.scheduler_gone(self.client):
             await self._ensure_scheduler()
-        if not self.planned or time.monotonic() - self.planned_at > FRESH_SECONDS:
+        if self.planned_at is None or time.monotonic() - self.planned_at > FRESH_SECONDS:
             await self._plan()  # again every second: workers that join mid-map get work at once
         await self._take_leases()
         self._refill()

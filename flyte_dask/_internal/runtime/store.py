@@ -20,16 +20,15 @@ driver or cluster skips every call that finished.
 from __future__ import annotations
 
 import functools
-import os
 import time
 import uuid
 from typing import Any
 
 import cloudpickle
-import fsspec
 
 from flyte_dask._internal import settings
 from flyte_dask._internal.shipping import dumps
+from flyte_dask._internal.storage import filesystem, location
 
 
 class Store:
@@ -37,7 +36,7 @@ class Store:
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self.fs, self.base = fsspec.core.url_to_fs(os.path.expanduser(root) if "://" not in root else root)
+        self.fs, self.base = filesystem(location(root))
 
     def _path(self, task: str, token: str) -> str:
         return f"{self.base}/{task}/{token[:2]}/{token}"
