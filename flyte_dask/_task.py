@@ -96,18 +96,20 @@ class TaskTemplate(Generic[P, R]):
         """
         if self._pickling_in == threading.get_ident():
             return (TaskTemplate, (self.func, self.env_name, self.options, self.by_value))
-        return (_restore, (self._shipped, self.env_name, self.options, self.by_value))
+        return (_restore, (self._shipped,))
 
     @functools.cached_property
     def _shipped(self) -> bytes:
-        """The function and its annotations resolved here, where every name they use is defined: a function
-        shipped by value carries only the globals its code reads, so ``"pd.DataFrame"`` would not resolve there."""
+        """The whole task in one piece: its function and options, and its annotations resolved here, where every
+        name they use is defined (a function shipped by value carries only the globals its code reads, so
+        ``"pd.DataFrame"`` would not resolve there). One piece of bytes is the whole of what a worker unpickles
+        for each Dask task, and the one key of `_restore`'s cache."""
         self._pickling_in = threading.get_ident()
         try:
             try:
-                return dumps((self.func, self._hints))
+                return dumps((self.func, self._hints, self.env_name, self.options, self.by_value))
             except Exception:  # an annotation that cannot travel: the worker resolves what it can
-                return dumps((self.func, None))
+                return dumps((self.func, None, self.env_name, self.options, self.by_value))
         finally:
             self._pickling_in = None
 
@@ -288,9 +290,9 @@ class TaskTemplate(Generic[P, R]):
 
 
 @functools.lru_cache(maxsize=512)
-def _restore(shipped: bytes, env_name: str, options: TaskOptions, by_value: bool) -> TaskTemplate[Any, Any]:
+def _restore(shipped: bytes) -> TaskTemplate[Any, Any]:
     """Rebuild a pickled task, once per distinct task in each process."""
-    func, hints = cloudpickle.loads(shipped)
+    func, hints, env_name, options, by_value = cloudpickle.loads(shipped)
     task: TaskTemplate[Any, Any] = TaskTemplate(func, env_name, options, by_value)
     if hints is not None:
         task.__dict__["_hints"] = hints  # as resolved where the task was defined (see `_shipped`)

@@ -37,6 +37,9 @@ _ENDED = ("finished", "error", "cancelled")
 _POLL_SECONDS = (0.001, 0.02)
 """Bounds of the interval at which a batcher looks for finished futures (see `Batcher._finished`)."""
 
+_DEEP_PATIENCE = 0.1
+"""How long finished futures may wait to be collected while the workers still hold a deep queue."""
+
 Item = tuple[int, tuple[Any, ...]]
 
 
@@ -400,30 +403,31 @@ class Batcher:
 
         The batcher polls the client's view of its futures' states instead of awaiting
         each one (a coroutine per future costs scheduler-loop time at thousands of
-        futures a second). The interval starts at 1 ms, grows while nothing finishes,
-        and stays under 5% of a batch's measured cost. Once some are done it waits, up to
-        that interval, for a sixteenth of the window, so a deep window of quick tasks is
-        gathered in a few large fetches instead of one small fetch per poll.
+        futures a second). While the workers still hold more than four tasks a thread,
+        collecting later costs no throughput: it waits up to 100 ms for an eighth of the
+        window, so quick tasks come back in a few large fetches (each costs the scheduler
+        a round trip to every worker holding a result). Otherwise it polls from 1 ms, growing while nothing finishes, and
+        lets a result wait under 5% of a batch's measured cost.
         """
         low, high = _POLL_SECONDS
-        if self.item_seconds is not None:
-            high = min(high, max(low, 0.05 * self.item_seconds * self.batch))
+        prompt = high if self.item_seconds is None else min(high, max(low, 0.05 * self.item_seconds * self.batch))
         interval = low
         checked = time.monotonic()
-        want = max(1, len(self.inflight) // 16)
+        want = max(1, len(self.inflight) // 8)
         first_done: float | None = None
         while True:
             done = [f for f in self.inflight if f.status in _ENDED]
+            patience = _DEEP_PATIENCE if len(self.inflight) - len(done) > 4 * self.threads else prompt
             if done:
                 now = time.monotonic()
                 first_done = first_done or now
-                if len(done) >= want or now - first_done >= high:
+                if len(done) >= want or now - first_done >= patience:
                     return done
             if self._woken:
                 self._woken = False
                 return done
             await asyncio.sleep(interval)
-            interval = min(2 * interval, high)
+            interval = min(2 * interval, patience)
             if (
                 transport.scheduler_gone(self.client)
                 or time.monotonic() - checked > transport.scheduler_check_interval()
