@@ -8,14 +8,16 @@ import os
 import signal
 import threading
 import time
+from typing import Any
 
 import dask
 import numpy as np
 import psutil
 import pytest
+from distributed import Client, Event
 
 import flyte_dask as flyte
-from tests.conftest import DaskProcesses, max_overlap
+from tests.conftest import DaskProcesses, eventually, max_overlap
 from tests.test_flyte2_programs import run_program
 
 env = flyte.TaskEnvironment("big_data")
@@ -129,6 +131,43 @@ def test_an_upstream_failure_names_both_tasks_and_keeps_its_class(session: objec
     assert isinstance(error, ValueError) and isinstance(error, flyte.errors.RuntimeUserError)
     assert "map item 13 of big_data.first failed, so big_data.plus_one did not run it" in str(error)
     assert "map item 13 of big_data.make8 failed, so big_data.first did not run it: thirteen is unlucky" in str(error)
+
+
+@env.task
+def handed_on(i: int) -> np.ndarray:
+    return np.full((1 << 20) // 8, float(i))
+
+
+@env.task
+def received(a: np.ndarray) -> float:
+    if a[0] > 0:  # every item but the first waits until the test has its first result, and then finishes
+        assert Event("big-data-chain-gate").wait(timeout=60)
+    return float(a[0])
+
+
+def _states(dask_scheduler: Any, prefixes: tuple[str, ...]) -> dict[str, list[str]]:
+    return {p: [ts.state for ts in dask_scheduler.tasks.values() if ts.prefix.name == p] for p in prefixes}
+
+
+def test_a_chain_frees_each_value_it_passes_on_once_the_next_stage_used_it(session: Client) -> None:
+    # Like raw chained futures: Dask holds a first-stage array only while its second stage waits for it. Before, the
+    # batcher held every first-stage future until it collected the chain, so the arrays stayed on the workers while
+    # the consumer was away.
+    prefixes = ("big_data.handed_on", "big_data.received")
+    gate = Event("big-data-chain-gate", client=session)
+    gate.clear()
+    results = iter(flyte.map(received, flyte.map(handed_on, range(4))))
+    assert next(results) == 0.0  # the consumer now pauses: nothing is collected until it asks again
+    gate.set()  # the chains in flight finish now, while nobody collects them
+
+    def settled() -> bool:
+        states = session.run_on_scheduler(_states, prefixes=prefixes)[prefixes[1]]
+        return bool(states) and all(state == "memory" for state in states)
+
+    assert eventually(settled), session.run_on_scheduler(_states, prefixes=prefixes)
+    states = session.run_on_scheduler(_states, prefixes=prefixes)
+    assert "memory" not in states[prefixes[0]], states  # each array was freed once used, not held until collected
+    assert list(results) == [1.0, 2.0, 3.0]
 
 
 @env.task

@@ -312,3 +312,26 @@ def test_gpu_maps_fed_by_gpu_maps_run_chained_on_gpu_workers(gpu: dict[str, str]
     out = list(flyte.map(gpu_sum, flyte.map(gpu_array, range(24))))
     assert [total for total, _, _ in out] == [4.0 * x for x in range(24)]
     assert {made for _, made, _ in out} <= gpu_workers and {used for _, _, used in out} <= gpu_workers
+
+
+@cpu_env.task
+def cpu_array(x: int) -> tuple[list[float], str]:
+    return [float(x)] * 4, get_worker().address
+
+
+def test_each_stage_of_a_chain_carries_its_own_resources(gpu: dict[str, str]) -> None:
+    # One graph submission holds both stages; the GPU stage's restriction is its layer's alone.
+    gpu_workers = {gpu["h100"], gpu["a10g"]}
+    out = list(flyte.map(gpu_sum, flyte.map(cpu_array, range(24))))
+    assert [total for total, _, _ in out] == [4.0 * x for x in range(24)]
+    assert {used for _, _, used in out} <= gpu_workers
+    # and the other way round: a CPU stage after a GPU stage may run on any worker, the GPU stage only on GPUs
+    out = list(flyte.map(cpu_sum, flyte.map(gpu_array, range(24))))
+    assert [total for total, _, _ in out] == [4.0 * x for x in range(24)]
+    assert {made for _, made, _ in out} <= gpu_workers
+
+
+@cpu_env.task
+def cpu_sum(made: tuple[list[float], str]) -> tuple[float, str, str]:
+    values, made_on = made
+    return sum(values), made_on, get_worker().address

@@ -35,7 +35,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "map.max-buffered-bytes",
         "1GiB",
-        "bytes of results computed but not yet consumed, and expected from batches computing (bounds memory)",
+        "bytes of results computed but not yet consumed, and expected from batches computing; in a chain of maps, "
+        "also the bytes its batches in flight pass between stages (bounds memory)",
     ),
     Setting(
         "map.chain-batch-bytes",

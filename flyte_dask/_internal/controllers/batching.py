@@ -14,7 +14,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import dask
@@ -72,13 +72,15 @@ Sink = Callable[[int, list[Any]], None]
 
 @dataclass
 class InFlight:
-    """One batch submitted as one Dask task (a chain of them, for chained maps) and not yet collected."""
+    """One batch submitted as one Dask task (a chain of them, for chained maps) and not yet collected.
+
+    Of a chain only the last stage's future is held: Dask keeps each earlier stage's
+    result while the next stage waits for it (recomputing it if its worker is lost) and
+    frees it once used, as for raw chained futures.
+    """
 
     items: list[Item]  #: its items, consecutive and in input order; kept to run again if its worker is lost
     address: str | None  #: the worker `WorkerCapacity` picked (counted in `Batcher.load`); None: Dask places it
-    #: a chain's earlier Dask tasks, first first; held until the last is collected, so Dask keeps their results
-    #: for it and frees them after
-    upstream: list[Future] = field(default_factory=list)
 
     @property
     def start(self) -> int:
@@ -193,6 +195,8 @@ class Batcher:
         self.link_item_bytes: float | None = None
         #: sizing: in a chain, the most bytes one batch should pass between stages (``map.chain-batch-bytes``)
         self.link_batch_bytes = parse_bytes(setting("chain-batch-bytes")) if chain is not None else 0
+        #: sizing: in a chain, the most bytes its batches in flight should pass between stages (``max-buffered-bytes``)
+        self.link_window_bytes = parse_bytes(setting("max-buffered-bytes")) if chain is not None else 0
         #: sizing: the last auto-sized batch size (it grows at most 16x per batch)
         self.batch = batch_size or 1
         #: `wake` was called: the current wait for results ends early
@@ -233,7 +237,11 @@ class Batcher:
         else:
             limit = self.threads * setting("batches-per-thread")
         if self.link_item_bytes and self.batch * self.link_item_bytes * 2 >= self.link_batch_bytes:
-            return min(limit, 3 * self.threads)  # big values between stages: three chains a thread
+            # Big values between stages: each waits on its worker only until the next stage has used it, so the
+            # chains in flight are bounded by the bytes they pass on (the byte budget), not by the threads.
+            by_bytes = int(self.link_window_bytes // (min(self.batch, self._link_items()) * self.link_item_bytes))
+            chains = max(self.threads, min(by_bytes, self.threads * setting("tasks-per-thread")))
+            return min(limit, chains) if self.concurrency > 0 else chains
         if self.growable:
             # What the workers there now cannot run waits on the scheduler (queued, or unrunnable for want of
             # resources), where the cluster's adaptive target counts it; a cap or a probe keeps its own size.
@@ -256,12 +264,16 @@ class Batcher:
                 wanted = min(wanted, self.spread)
             size = self.batch = max(1, min(int(wanted), self.batch * 16, setting("max-batch-size")))
         if self.link_item_bytes and not self.fixed_batch:  # a chain's batch passes its results on in one piece
-            size = min(size, max(1, int(self.link_batch_bytes // self.link_item_bytes)))
+            size = min(size, self._link_items())
         if self.task.is_async and self.semaphore is not None:
             return 1  # a ClusterLimit lease covers one Dask task, and async items of a batch run at once
         if self.task.is_async and self.concurrency > 0:  # async items of a batch run at once: cap items, not tasks
             size = min(size, self.concurrency - self.inflight_items)
         return max(1, size)
+
+    def _link_items(self) -> int:
+        """In a chain: the most items a batch may hold for what it passes on to stay within ``chain-batch-bytes``."""
+        return max(1, int(self.link_batch_bytes // (self.link_item_bytes or 1)))
 
     def _batch_seconds(self) -> float:
         """The work an auto-sized batch aims for: ``target-batch-seconds``, or more on a cluster whose threads
@@ -355,7 +367,6 @@ class Batcher:
                 self.load[address] += 1
             where.append(restriction)
             picks.append(address)
-        chains: list[list[Future]] = [[] for _ in batches]
         with dask.annotate(**self.annotations):
             try:
                 if self.chain is None:
@@ -363,8 +374,7 @@ class Batcher:
                         self.client, self.task, self.shape, columns, where, self.concurrency
                     )
                 else:
-                    chains = self._submit_chains(columns, [items[0][0] for items in batches])
-                    futures = [chain.pop() for chain in chains]
+                    futures = self._submit_chains(columns, [items[0][0] for items in batches])
             except Exception:
                 for address in picks:
                     if address is not None:
@@ -372,13 +382,13 @@ class Batcher:
                 if not self._set_aside_unpicklable(batches):
                     raise
                 return []
-        for future, items, address, upstream in zip(futures, batches, picks, chains):
-            self.inflight[future] = InFlight(items, address, upstream)
+        for future, items, address in zip(futures, batches, picks):
+            self.inflight[future] = InFlight(items, address)
         if self.semaphore is not None:
             self.leases -= len(batches)
         return futures
 
-    def _submit_chains(self, columns: list[list[list[Any]]], firsts: list[int]) -> list[list[Future]]:
+    def _submit_chains(self, columns: list[list[list[Any]]], firsts: list[int]) -> list[Future]:
         """Each batch as one Dask task per stage of the chain, each stage under its own annotations."""
         assert self.chain is not None
         stages = [
@@ -458,7 +468,7 @@ class Batcher:
             await transport.release_leases(self.client, self.semaphore, len(finished))
         collected: list[Future] = []
         for future, result in zip(ok, results):
-            collected += [future, *self.inflight[future].upstream]
+            collected.append(future)
             start, count = self._forget(future)
             if self.chain is not None:
                 for bar in self.chain.bars:
@@ -555,14 +565,12 @@ class Batcher:
     async def cancel(self, futures: list[Future], *, note: bool = True) -> None:
         """Cancel some in-flight batches (their items' callers went away), chained stages and all."""
         items = 0
-        upstream: list[Future] = []
         for future in futures:
             if future in self.inflight:
-                upstream += self.inflight[future].upstream
                 items += self._forget(future)[1]
         if items and note:
             note_cancelled(self.summary(items))
-        await transport.cancel(self.client, [*futures, *upstream])
+        await transport.cancel(self.client, futures)
         if self.semaphore is not None:
             await transport.release_leases(self.client, self.semaphore, len(futures))
 

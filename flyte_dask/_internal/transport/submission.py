@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
-import dask
+from dask._task_spec import Task, TaskRef
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 from distributed import Client, Future
 
 from flyte_dask._internal.calls import BatchResult, CallShape, TaskSpec
@@ -146,10 +147,7 @@ def submit_batches(
     """
     keys = task.new_keys(len(batches))
     to_host = _needs_host_copy(task) if to_host is None else to_host
-    if task.is_async:
-        func: Any = functools.partial(run_batch_async, task, shape, to_host, concurrency, time.time())
-    else:
-        func = functools.partial(run_batch, task, shape, to_host, time.time())
+    func = _batch_function(task, shape, to_host, concurrency, time.time())
     groups: dict[str, list[int]] = {}
     for index, restriction in enumerate(where):
         groups.setdefault(repr(sorted(restriction.items())), []).append(index)
@@ -183,17 +181,20 @@ class ChainStage:
 
 def submit_chains(
     client: Client, stages: Sequence[ChainStage], batches: list[list[list[Any]]], firsts: Sequence[int]
-) -> list[list[Future]]:
+) -> list[Future]:
     """Submit each batch (as columns; ``firsts[i]`` the index of batch i's first item) as one Dask task per
     stage, each stage's task taking the one before as a Dask dependency (`runtime.worker.run_chained`).
 
-    Returns, per batch, its futures from the first stage to the last. A stage's results
-    go to the next as they are (CuPy arrays stay on the GPU) unless the next stage has no
-    GPU, and the last stage's as `submit_batches` returns them.
+    Returns each batch's last-stage future; Dask keeps an earlier stage's result until the
+    next has used it, and frees it then. All stages go in one graph submission, a layer
+    per stage carrying that stage's resources and annotations. A stage's results go to
+    the next as they are (CuPy arrays stay on the GPU) unless the next stage has no GPU,
+    and the last stage's as `submit_batches` returns them.
     """
     now = time.time()
-    chains: list[list[Future]] = [[] for _ in batches]
-    upstream: list[Future] = []
+    layers: dict[str, MaterializedLayer] = {}
+    dependencies: dict[str, set[str]] = {}
+    keys: list[list[Any]] = []
     for index, stage in enumerate(stages):
         task = stage.task
         following = stages[index + 1].task if index + 1 < len(stages) else None
@@ -202,23 +203,42 @@ def submit_chains(
             if following is None
             else bool(task.resources.gpu_count) and not following.resources.gpu_count
         )
-        with dask.annotate(**stage.annotations):
-            if not upstream:
-                upstream = submit_batches(
-                    client, task, stage.shape, batches, [{}] * len(batches), stage.concurrency, to_host
-                )
-            else:
-                keys = task.new_keys(len(batches))
-                args: tuple[Any, ...] = (list(firsts), [stages[index - 1].task.name] * len(batches), upstream)
-                if task.is_async:
-                    func: Any = functools.partial(run_chained_async, task, stage.shape, to_host, stage.concurrency, now)
-                    args += (keys,)
-                else:
-                    func = functools.partial(run_chained, task, stage.shape, to_host, now)
-                upstream = client.map(func, *args, key=keys, pure=False, resources=task.dask_resources or None)
-        for chain, future in zip(chains, upstream):
-            chain.append(future)
-    return chains
+        stage_keys = task.new_keys(len(batches))
+        if index == 0:
+            func = _batch_function(task, stage.shape, to_host, stage.concurrency, now)
+            inputs: list[tuple[Any, ...]] = [(shipped(columns, task.by_value),) for columns in batches]
+        else:
+            func = _batch_function(task, stage.shape, to_host, stage.concurrency, now, chained=True)
+            source = stages[index - 1].task.name
+            inputs = [(first, source, TaskRef(upstream)) for first, upstream in zip(firsts, keys[-1])]
+        graph = {
+            key: Task(key, func, *args, *((key,) if task.is_async else ())) for key, args in zip(stage_keys, inputs)
+        }
+        annotations = dict(stage.annotations)
+        if task.dask_resources:
+            annotations["resources"] = task.dask_resources
+        name = f"{task.name}-chain-{stage_keys[0][1]}"
+        dependencies[name] = set(list(layers)[-1:])
+        layers[name] = MaterializedLayer(graph, annotations=annotations)
+        keys.append(stage_keys)
+    futures: list[Future] = client.get(
+        HighLevelGraph(layers, dependencies),
+        keys[-1],
+        sync=False,
+        fifo_timeout=0,  # like client.map: later submissions queue behind earlier ones
+    )
+    return futures
+
+
+def _batch_function(
+    task: TaskSpec, shape: CallShape, to_host: bool, concurrency: int, now: float, *, chained: bool = False
+) -> Any:
+    """The entry point a batch of ``task`` runs (`runtime.worker`), with what every batch of one submission shares."""
+    if task.is_async:
+        return functools.partial(
+            run_chained_async if chained else run_batch_async, task, shape, to_host, concurrency, now
+        )
+    return functools.partial(run_chained if chained else run_batch, task, shape, to_host, now)
 
 
 def raise_if_unpicklable(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], cause: BaseException) -> None:
