@@ -416,8 +416,9 @@ class Batcher:
         futures a second). While the workers still hold more than four tasks a thread,
         collecting later costs no throughput: it waits up to 100 ms for an eighth of the
         window, so quick tasks come back in a few large fetches (each costs the scheduler
-        a round trip to every worker holding a result). Otherwise it polls from 1 ms, growing while nothing finishes, and
-        lets a result wait under 5% of a batch's measured cost.
+        a round trip to every worker holding a result). Otherwise it polls from 1 ms,
+        growing while nothing finishes, and lets a result wait under 5% of a batch's
+        measured cost.
         """
         low, high = _POLL_SECONDS
         prompt = high if self.item_seconds is None else min(high, max(low, 0.05 * self.item_seconds * self.batch))

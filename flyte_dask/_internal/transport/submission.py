@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
-from dask._task_spec import Task, TaskRef
+from dask._task_spec import Task, TaskRef, parse_input  # what client.map builds its tasks with
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 from distributed import Client, Future
 
@@ -211,8 +211,9 @@ def submit_chains(
             func = _batch_function(task, stage.shape, to_host, stage.concurrency, now, chained=True)
             source = stages[index - 1].task.name
             inputs = [(first, source, TaskRef(upstream)) for first, upstream in zip(firsts, keys[-1])]
-        graph = {
-            key: Task(key, func, *args, *((key,) if task.is_async else ())) for key, args in zip(stage_keys, inputs)
+        graph = {  # arguments parsed as client.map parses them: futures inside become dependencies
+            key: Task(key, func, *(parse_input(arg) for arg in (*args, *((key,) if task.is_async else ()))))
+            for key, args in zip(stage_keys, inputs)
         }
         annotations = dict(stage.annotations)
         if task.dask_resources:
