@@ -413,10 +413,11 @@ class Batcher:
 
         The batcher polls the client's view of its futures' states instead of awaiting
         each one (a coroutine per future costs scheduler-loop time at thousands of
-        futures a second). While the workers still hold more than four tasks a thread,
-        collecting later costs no throughput: it waits up to 100 ms for an eighth of the
-        window, so quick tasks come back in a few large fetches (each costs the scheduler
-        a round trip to every worker holding a result). Otherwise it polls from 1 ms,
+        futures a second). While the workers still hold more than four sync tasks a
+        thread, collecting later costs no throughput: it waits up to 100 ms for an
+        eighth of the window, so quick tasks come back in a few large fetches (each costs
+        the scheduler a round trip to every worker holding a result). Otherwise (async
+        tasks all run at once, and a late refill would idle them) it polls from 1 ms,
         growing while nothing finishes, and lets a result wait under 5% of a batch's
         measured cost.
         """
@@ -428,7 +429,9 @@ class Batcher:
         first_done: float | None = None
         while True:
             done = [f for f in self.inflight if f.status in _ENDED]
-            patience = _DEEP_PATIENCE if len(self.inflight) - len(done) > 4 * self.threads else prompt
+            # Sync tasks beyond the threads wait in a queue; async ones all run at once, and a late refill idles them.
+            deep = not self.task.is_async and len(self.inflight) - len(done) > 4 * self.threads
+            patience = _DEEP_PATIENCE if deep else prompt
             if done:
                 now = time.monotonic()
                 first_done = first_done or now
