@@ -4,15 +4,16 @@ On a fixed cluster, a request no worker can meet waits ``resources-timeout`` for
 to join, then fails with an error naming what was asked and what the cluster offers,
 instead of sitting forever in Dask's ``no-worker`` state. On a cluster that can grow
 (`ClusterView.growable`) it is submitted at once: Dask holds it as unrunnable, which is
-what an adaptive cluster's target counts, and the waits bound it by ``grow-timeout``. CPU-only work is given the
-CPU-only workers as a loose restriction (``allow_other_workers=True``): Dask uses GPU
-workers for it only when no CPU-only worker exists.
+what an adaptive cluster's target counts, and the waits bound it by ``grow-timeout``.
+CPU-only work is given the CPU-only workers as a loose restriction
+(``allow_other_workers=True``): Dask uses GPU workers for it only when no CPU-only
+worker exists.
 
 Dask queues only unrestricted tasks on its scheduler (dask/distributed#8177): restricted
 ones are assigned at once, and several can land on one busy worker while another sits
 idle. So a fan-out of restricted work (GPU work, or CPU work on a cluster that also has
-GPU workers) is planned with `WorkerCapacity`: each batch goes to the eligible worker with the most
-room, and no more are in flight than those workers can run.
+GPU workers) is planned with `WorkerCapacity`: each batch goes to the eligible worker
+with the most room, and no more are in flight than those workers can run.
 """
 
 from __future__ import annotations

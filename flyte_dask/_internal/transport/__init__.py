@@ -1,12 +1,13 @@
 """transport: the only code that talks to the Dask client.
 
 Runs on the driver and, for nested calls, in a worker's Dask task. Its modules:
-`session` (connecting, the worker's client), `submission` (calls and batches), `leases` (`ClusterLimit` semaphores),
-`waits` (awaiting futures, failures as Flyte's classes), `health` (the scheduler's
-liveness, the cluster's workers, whether it grows), `reports` (what the scheduler can tell), `cluster`
-(the embedded cluster), `pools` (a local cluster of pools that each scale on their own). Everything else in flyte_dask reaches Dask's client through the
-names below, and takes the types it annotates with (`Client`, `Future`, `Security`,
-`Semaphore`) from here too.
+`session` (connecting, the worker's client), `submission` (calls, batches and chains),
+`leases` (`ClusterLimit` semaphores), `waits` (awaiting futures, failures as Flyte's
+classes), `health` (the scheduler's liveness, the cluster's workers, whether it grows),
+`reports` (what the scheduler can tell), `cluster` (the embedded cluster), `pools` (a
+local cluster of pools that each scale on their own). Everything else in flyte_dask
+reaches Dask's client through the names below, and takes the types it annotates with
+(`Client`, `Future`, `Security`, `Semaphore`) from here too.
 
 May import: `flyte_dask.errors`, the shared `_internal` modules and `runtime` (the entry
 points it submits); never `controllers` or the public modules.

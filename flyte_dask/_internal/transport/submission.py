@@ -194,7 +194,7 @@ def submit_chains(
     now = time.time()
     layers: dict[str, MaterializedLayer] = {}
     dependencies: dict[str, set[str]] = {}
-    keys: list[list[Any]] = []
+    upstream: tuple[str, list[Any]] | None = None  # the stage before: its layer's name and its keys
     for index, stage in enumerate(stages):
         task = stage.task
         following = stages[index + 1].task if index + 1 < len(stages) else None
@@ -203,28 +203,29 @@ def submit_chains(
             if following is None
             else bool(task.resources.gpu_count) and not following.resources.gpu_count
         )
-        stage_keys = task.new_keys(len(batches))
-        if index == 0:
+        keys = task.new_keys(len(batches))
+        if upstream is None:
             func = _batch_function(task, stage.shape, to_host, stage.concurrency, now)
             inputs: list[tuple[Any, ...]] = [(shipped(columns, task.by_value),) for columns in batches]
         else:
             func = _batch_function(task, stage.shape, to_host, stage.concurrency, now, chained=True)
             source = stages[index - 1].task.name
-            inputs = [(first, source, TaskRef(upstream)) for first, upstream in zip(firsts, keys[-1])]
+            inputs = [(first, source, TaskRef(key)) for first, key in zip(firsts, upstream[1])]
         graph = {  # arguments parsed as client.map parses them: futures inside become dependencies
             key: Task(key, func, *(parse_input(arg) for arg in (*args, *((key,) if task.is_async else ()))))
-            for key, args in zip(stage_keys, inputs)
+            for key, args in zip(keys, inputs)
         }
         annotations = dict(stage.annotations)
         if task.dask_resources:
             annotations["resources"] = task.dask_resources
-        name = f"{task.name}-chain-{stage_keys[0][1]}"
-        dependencies[name] = set(list(layers)[-1:])
+        name = f"{task.name}-chain-{keys[0][1]}"
         layers[name] = MaterializedLayer(graph, annotations=annotations)
-        keys.append(stage_keys)
+        dependencies[name] = {upstream[0]} if upstream is not None else set()
+        upstream = (name, keys)
+    assert upstream is not None, "a chain has at least two stages"
     futures: list[Future] = client.get(
         HighLevelGraph(layers, dependencies),
-        keys[-1],
+        upstream[1],
         sync=False,
         fifo_timeout=0,  # like client.map: later submissions queue behind earlier ones
     )
