@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import inspect
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -184,15 +185,24 @@ def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:
         with asyncio.Runner() as runner:
             try:
                 while True:
+                    step = _anext(stream)
                     try:
-                        yield runner.run(_anext(stream))
+                        yield runner.run(step)
                     except StopAsyncIteration:
                         return
                     except asyncio.CancelledError:  # only Ctrl-C cancels a step: the Runner lost count of it
                         raise KeyboardInterrupt from None
+                    except BaseException:
+                        _close_unscheduled(runner.get_loop(), step)
+                        raise
             finally:
+                # An interrupt can land after a step's task finished but before the loop saw it end: the loop then
+                # still holds that step's "stop" callback, which would cut the next run short. Run once what it holds.
+                loop = runner.get_loop()
+                loop.stop()
+                loop.run_forever()
                 # An interrupt can land before a step's task first runs; finish it before closing.
-                pending = [task for task in asyncio.all_tasks(runner.get_loop()) if not task.done()]
+                pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
                 for task in pending:
                     task.cancel()
                 runner.run(_aclose(stream, pending))
@@ -211,6 +221,15 @@ def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:
 
 async def _anext(stream: AsyncIterator[T]) -> T:
     return await stream.__anext__()
+
+
+def _close_unscheduled(loop: asyncio.AbstractEventLoop, step: Coroutine[Any, Any, Any]) -> None:
+    """Close ``step`` if a Ctrl-C landed before ``Runner.run`` made it a task: no task will ever await it, and
+    Python would warn that it never was. A step that has a task is the task's to finish (see `iterate_blocking`)."""
+    if inspect.getcoroutinestate(step) == inspect.CORO_CREATED and not any(
+        task.get_coro() is step for task in asyncio.all_tasks(loop)
+    ):
+        step.close()
 
 
 async def _aclose(stream: AsyncIterator[Any], pending: list[asyncio.Task[Any]] | None = None) -> None:
