@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import functools
 import inspect
-import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Generic, ParamSpec, TypeVar
+
+from flyte_dask._internal.interrupts import forget_stale_sigint
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -184,7 +184,7 @@ def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:
     or an interrupt (Ctrl-C), closes the stream so it can cancel its work.
     """
     if running_loop() is None:
-        _forget_stale_sigint()
+        forget_stale_sigint()
         with asyncio.Runner() as runner:
             try:
                 while True:
@@ -199,7 +199,7 @@ def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:
                         _close_unscheduled(runner.get_loop(), step)
                         raise
             finally:
-                _forget_stale_sigint()
+                forget_stale_sigint()
                 # An interrupt can land after a step's task finished but before the loop saw it end: the loop then
                 # still holds that step's "stop" callback, which would cut the next run short. Run once what it holds.
                 loop = runner.get_loop()
@@ -225,24 +225,6 @@ def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:
 
 async def _anext(stream: AsyncIterator[T]) -> T:
     return await stream.__anext__()
-
-
-def _forget_stale_sigint() -> None:
-    """Put Python's Ctrl-C handler back where an ``asyncio.Runner`` left its own behind for a step that ended.
-
-    ``Runner.run`` restores the handler in a ``finally`` that a Ctrl-C can cut short (``signal.signal`` first runs
-    pending handlers). Later runs then keep the stale one, which raises inside the loop instead of cancelling the
-    step, and can strand a task whose next step was being scheduled: closing the stream would then wait forever.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return
-    handler = signal.getsignal(signal.SIGINT)
-    if (
-        isinstance(handler, functools.partial)
-        and getattr(handler.func, "__func__", None) is getattr(asyncio.Runner, "_on_sigint", None)
-        and getattr(handler.keywords.get("main_task"), "done", lambda: False)()
-    ):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _close_unscheduled(loop: asyncio.AbstractEventLoop, step: Coroutine[Any, Any, Any]) -> None:

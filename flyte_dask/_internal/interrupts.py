@@ -6,13 +6,17 @@ A Ctrl-C on the driver lands where the caller waits: a sync wait cancels its fut
 ``KeyboardInterrupt``) and its batcher cancels what is in flight. Each records here what
 it cancelled (`note_cancelled`), and fan-outs still running are tracked (`note_running`),
 so the exit hook (`excepthook`) prints one line per piece of work cut off, then closes
-the session before the interpreter tears its threads down.
+the session before the interpreter tears its threads down. A Ctrl-C that left asyncio's
+handler behind is undone (`forget_stale_sigint`), so the next press still cancels.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import signal
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Callable
@@ -86,3 +90,21 @@ def ignore_interrupts() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread: leave it be
         pass
+
+
+def forget_stale_sigint() -> None:
+    """Put Python's Ctrl-C handler back where an asyncio Runner left its own behind for a step that ended.
+
+    ``Runner.run`` restores the handler in a ``finally`` that a Ctrl-C can cut short (``signal.signal`` first runs
+    pending handlers). Later runs then keep the stale one, which raises inside the loop instead of cancelling the
+    step, and can strand a task whose next step was being scheduled: closing the stream would then wait forever.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    if (
+        isinstance(handler, functools.partial)
+        and getattr(handler.func, "__func__", None) is getattr(asyncio.runners.Runner, "_on_sigint", None)
+        and getattr(handler.keywords.get("main_task"), "done", lambda: False)()
+    ):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
