@@ -102,9 +102,9 @@ def forget_stale_sigint() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     handler = signal.getsignal(signal.SIGINT)
-    if (
-        isinstance(handler, functools.partial)
-        and getattr(handler.func, "__func__", None) is getattr(asyncio.runners.Runner, "_on_sigint", None)
-        and getattr(handler.keywords.get("main_task"), "done", lambda: False)()
-    ):
+    if not isinstance(handler, functools.partial):
+        return
+    step = handler.keywords.get("main_task")
+    runners = getattr(handler.func, "__func__", None) is getattr(asyncio.runners.Runner, "_on_sigint", None)
+    if runners and isinstance(step, asyncio.Future) and step.done():
         signal.signal(signal.SIGINT, signal.default_int_handler)
