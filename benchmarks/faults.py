@@ -11,7 +11,12 @@ in the same run:
   ``RuntimeSystemError`` at once, saying how far it got;
 - driver kill, then resume: the driver (with ``cache="auto"``) is killed at 90% and run
   again; the rerun should skip every item that finished;
-- poison item: one item kills its worker every time it runs; only it should fail.
+- poison item: one item kills its worker every time it runs; only it should fail;
+- sys.exit item: one item calls ``sys.exit``; only it should fail, and no worker restart;
+- poison item inside a parent: a task maps 200 items, one of which calls ``os._exit``; the
+  parent should return the other 199 and the poison item's error;
+- runaway recursion: a task that calls itself without end should fail at
+  ``flyte-dask.max-depth``, and the cluster be idle again soon after.
 
 Each item appends its index to a log, so executions are counted, not estimated.
 """
@@ -42,13 +47,25 @@ env = flyte.TaskEnvironment(name="faults_bench")
 
 
 @env.task
-def item(x: int, log: str, ms: float, poison: int = -1) -> int:
+def item(x: int, log: str, ms: float, poison: int = -1, exits: int = -1) -> int:
     with open(log, "a") as f:
         f.write(f"{x}\n")
     if x == poison:
         os._exit(1)
+    if x == exits:
+        sys.exit(2)
     time.sleep(ms / 1000)
     return x
+
+
+@env.task
+def parent(n: int, log: str, ms: float, poison: int) -> list[object]:
+    return list(flyte.map(functools.partial(item, log=log, ms=ms, poison=poison), range(n)))
+
+
+@env.task
+def rec(depth: int) -> int:
+    return rec(depth + 1)
 
 
 DRIVER = """
@@ -77,7 +94,13 @@ def _runs(log: Path) -> list[int]:
 
 
 def _map(
-    n: int, log: Path, ms: float, poison: int = -1, at: float = 1.0, fault: Callable[[], None] | None = None
+    n: int,
+    log: Path,
+    ms: float,
+    poison: int = -1,
+    at: float = 1.0,
+    fault: Callable[[], None] | None = None,
+    exits: int = -1,
 ) -> tuple[list[object], float, float, BaseException | None]:
     """Run the map, calling ``fault()`` once ``at`` of the items have come back.
 
@@ -89,7 +112,7 @@ def _map(
     start = time.perf_counter()
     error: BaseException | None = None
     try:
-        for value in flyte.map(functools.partial(item, log=str(log), ms=ms, poison=poison), range(n)):
+        for value in flyte.map(functools.partial(item, log=str(log), ms=ms, poison=poison, exits=exits), range(n)):
             results.append(value)
             if fault is not None and not fired and len(results) >= at * n:
                 fired = time.perf_counter()
@@ -98,6 +121,12 @@ def _map(
         error = exc
     end = time.perf_counter()
     return results, end - start, (end - fired if fired else float("nan")), error
+
+
+def _busy(dask_scheduler: object) -> int:
+    """Tasks the scheduler still has waiting or running (run on the scheduler)."""
+    states = ("processing", "waiting", "queued", "no-worker")
+    return sum(1 for ts in dask_scheduler.tasks.values() if ts.state in states)  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -168,6 +197,58 @@ def main() -> None:
             )
         )
 
+        # sys.exit in one item: it fails alone, and no worker process restarts
+        log = work / "exit.log"
+        client = transport.current_client()
+        assert client is not None
+        pids = client.run(os.getpid)
+        results, seconds, _, _ = _map(n, log, ms, exits=n // 3)
+        failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+        assert failed == [n // 3] and isinstance(results[n // 3], errors.TaskExitError), failed
+        restarted = sum(1 for address, pid in client.run(os.getpid).items() if pids.get(address) != pid)
+        lost = n - 1 - sum(1 for i, r in enumerate(results) if r == i)
+        rows.append(
+            (
+                f"sys.exit in item {n // 3}",
+                "-",
+                f"{seconds:.2f}",
+                f"{seconds / baseline:.2f}x",
+                f"{lost} (+ {failed} failed)",
+                f"{len(_runs(log)) - n} ({restarted} workers restarted)",
+            )
+        )
+
+        # os._exit in one of 200 items mapped by a parent task
+        log, m = work / "parent.log", 200
+        start = time.perf_counter()
+        (results,) = flyte.run(parent, m, str(log), ms, m // 3).outputs()
+        seconds = time.perf_counter() - start
+        failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+        lost = m - 1 - sum(1 for i, r in enumerate(results) if r == i)
+        rows.append(
+            (
+                f"parent's item {m // 3}/{m} os._exit",
+                "-",
+                f"{seconds:.2f}",
+                "-",
+                f"{lost} (+ {failed} failed)",
+                str(len(_runs(log)) - m),
+            )
+        )
+
+        # runaway recursion: the error, then the cluster idle again
+        start = time.perf_counter()
+        try:
+            flyte.run(rec, 0).outputs()
+            raise AssertionError("the recursion did not fail")
+        except RecursionError as exc:
+            failed_at = time.perf_counter() - start
+            print(f"recursion: {str(exc)[:160]}...")
+        while client.run_on_scheduler(_busy) and time.perf_counter() - start < 120:
+            time.sleep(0.05)
+        idle_at = time.perf_counter() - start
+        rows.append(("runaway recursion", f"{failed_at:.2f}", f"{idle_at:.2f} (idle)", "-", "-", "-"))
+
         # scheduler kill at 50%
         log = work / "scheduler.log"
         results, seconds, detect, error = _map(n, log, ms, at=0.5, fault=cluster.scheduler.kill)
@@ -223,11 +304,11 @@ def main() -> None:
     print(
         f"\nfaults during a {n}-item map of {ms:g} ms items, 2 single-thread workers (baseline: the same map, no fault)"
     )
-    header = f"{'fault':<28}{'detect s':>10}{'finish s':>18}{'vs baseline':>13}{'items lost':>22}  items run twice"
+    header = f"{'fault':<30}{'detect s':>10}{'finish s':>18}{'vs baseline':>13}{'items lost':>22}  items run twice"
     print(header)
     print("-" * len(header))
     for fault, detect, finish, ratio, lost, twice in rows:
-        print(f"{fault:<28}{detect:>10}{finish:>18}{ratio:>13}{lost:>22}  {twice}")
+        print(f"{fault:<30}{detect:>10}{finish:>18}{ratio:>13}{lost:>22}  {twice}")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,16 @@ models, GPUs in use now), and name each problem that would bite later with its f
 from __future__ import annotations
 
 import importlib.metadata
+import ipaddress
+import os
 import platform
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
 import dask
 
-from flyte_dask._internal import transport
+from flyte_dask._internal import settings, transport
 from flyte_dask._internal.nvml import GPUDevice, probe
 from flyte_dask._internal.runtime.gpu import can_receive_cuda
 from flyte_dask._internal.transport import Client
@@ -163,8 +166,41 @@ def _describe(
         )
         for address, w in sorted(info.items())
     ]
-    problems = problems + _problems(workers, reported)
+    problems = problems + _problems(workers, reported) + _exposure(report["address"])
     return ClusterStatus(versions, gpus, address=report["address"], workers=workers, problems=problems)
+
+
+def _exposure(address: str) -> list[str]:
+    """The ways others could run code on the cluster: a scheduler reachable off this machine without TLS, and
+    a cache directory other users can write (code shipped to workers and cached results are pickles)."""
+    found = []
+    scheme, _, location = address.partition("://")
+    host = location.rsplit(":", 1)[0].strip("[]")
+    if scheme == "tcp" and not _loopback(host):
+        found.append(
+            f"the scheduler listens on {address} without TLS: anyone who can reach that port can run code on the "
+            "cluster (tasks travel as pickles). Start it with --protocol tls and connect with "
+            "flyte.init(address, security=distributed.Security(...)), or keep it on a private network"
+        )
+    cache = str(settings.get("cache.path"))
+    if "://" not in cache or cache.startswith("file://"):
+        path = os.path.expanduser(cache.removeprefix("file://"))
+        if os.path.isdir(path) and os.stat(path).st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            found.append(
+                f"the cache directory {path} (flyte-dask.cache.path) is writable by other users: cached results are "
+                f"pickles that workers load, so anyone who can write there can run code on the cluster. "
+                f"chmod go-w {path}, or point flyte-dask.cache.path at a directory only you can write"
+            )
+    return found
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may be reached from elsewhere
+        return False
 
 
 def _problems(workers: list[WorkerStatus], reported: dict[str, Any]) -> list[str]:

@@ -13,7 +13,8 @@ works too. Dask's own failures map onto these classes:
   `OOMError` when the nanny restarted that worker for memory; a ``MemoryError``: `OOMError`;
 - ``Timeout(max_runtime=...)`` exceeded: `MaxRuntimeExceededError` (and ``TimeoutError``),
   ``Timeout(max_queued_time=...)``: `MaxQueuedTimeExceededError`;
-- a return value that does not match the annotation: `RuntimeDataValidationError`.
+- a return value that does not match the annotation: `RuntimeDataValidationError`;
+- ``sys.exit`` or ``raise KeyboardInterrupt`` in task code: `TaskExitError` (that call's failure alone).
 
 Raise `NonRecoverableError` in a task to skip its remaining retries.
 """
@@ -37,6 +38,11 @@ class BaseRuntimeError(RuntimeError):
         self.root_cause_message = root_cause_message
         self.worker = worker
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by state: a subclass's ``__init__`` takes other arguments than ``args`` holds, so it is not called
+        again where the error is unpickled (a worker's error arriving on the driver)."""
+        return (_restore, (type(self), self.args, self.__dict__))
+
     def _reraise(self, *_args: Any) -> Any:
         """Re-raise this error when code treats it as a value: ``sum(flyte.map(...))`` with a
         failed item says what failed instead of raising ``TypeError: unsupported operand``."""
@@ -44,6 +50,13 @@ class BaseRuntimeError(RuntimeError):
 
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _reraise
     __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _reraise
+
+
+def _restore(cls: type[BaseRuntimeError], args: tuple[Any, ...], state: dict[str, Any]) -> BaseRuntimeError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InitializationError(BaseRuntimeError):
@@ -74,6 +87,19 @@ class RuntimeUnknownError(BaseRuntimeError):
 
     def __init__(self, code: str, message: str, worker: str | None = None):
         super().__init__(code, "unknown", message, worker)
+
+
+class TaskExitError(RuntimeUserError):
+    """Task code raised ``SystemExit`` (``sys.exit``, ``exit()``, a library quitting on bad input) or
+    ``KeyboardInterrupt``: that call fails alone, and the worker and every other call go on.
+
+    Beyond Flyte 2 (whose local runner hangs on it). ``code`` is ``"SystemExit"`` or
+    ``"KeyboardInterrupt"``, ``exit_code`` what ``sys.exit`` was given (None for a bare exit
+    or an interrupt), and ``__cause__`` the original where it was raised in this process. It is
+    not an instance of ``SystemExit``: asyncio re-raises those out of the event loop awaiting them.
+    """
+
+    exit_code: Any = None
 
 
 class OOMError(RuntimeUserError):

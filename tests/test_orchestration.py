@@ -10,6 +10,7 @@ import asyncio
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import dask
 import pytest
 from dask.utils import key_split
-from distributed import Client, LocalCluster, get_client, get_task_stream, get_worker
+from distributed import Client, Event, LocalCluster, get_client, get_task_stream, get_worker
 
 import flyte_dask as flyte
 from flyte_dask._internal.runtime.orchestration import ResourceReleasePlugin
@@ -332,10 +333,13 @@ def test_cancelling_the_callers_stops_the_coroutines_on_the_worker(session: Clie
 
 # -- small maps use the threads they have --------------------------------------------
 @env.task
-def hold(i: int, seconds: float) -> tuple[int, float, float, str]:
-    start = time.time()
-    time.sleep(seconds)
-    return i, start, time.time(), get_worker().address
+def meet(i: int, n: int, tag: str) -> str:
+    """Start, then wait for every item of the map to have started: only items that run at once all return."""
+    Event(f"{tag}-{i}").set()
+    for j in range(n):
+        if not Event(f"{tag}-{j}").wait(timeout=30):
+            raise TimeoutError(f"item {j} had not started 30 s after item {i} did")
+    return get_worker().address
 
 
 @pytest.fixture(scope="module")
@@ -352,12 +356,15 @@ def mixed() -> Iterator[tuple[Client, set[str]]]:
 
 
 def test_small_maps_run_every_item_at_once_on_a_mixed_cluster(mixed: tuple[Client, set[str]]) -> None:
+    # Each item waits at a barrier for all the others to start (no timing of the machine): a map that ran an item
+    # only after another finished, or put two on one thread, never gets past it.
     _, cpu_workers = mixed
-    for _ in range(20):
+    for round in range(20):
         for n in (3, 4):
-            results = list(flyte.map(hold, range(n), [0.3] * n, concurrency=100))
-            assert max_overlap([(s, e) for _, s, e, _ in results]) == n
-            assert {w for *_, w in results} <= cpu_workers
+            tag = f"meet-{uuid.uuid4().hex}"
+            addresses = list(flyte.map(meet, range(n), [n] * n, [tag] * n, concurrency=100))
+            assert all(isinstance(a, str) for a in addresses), (round, n, addresses)
+            assert set(addresses) <= cpu_workers
 
 
 # -- iterables are pulled by the consumer --------------------------------------------

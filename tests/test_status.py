@@ -14,7 +14,7 @@ from distributed import Client, Event, LocalCluster
 import flyte_dask as flyte
 from flyte_dask._internal.runtime.gpu import can_receive_cuda
 from flyte_dask._internal.transport.cluster import add_workers
-from flyte_dask._status import _problems
+from flyte_dask._status import _exposure, _problems
 from flyte_dask.gpu import ProbePlugin
 
 from .conftest import DaskProcesses
@@ -132,3 +132,41 @@ def test_flyte_dask_itself_is_in_the_version_skew_check(gpu_processes: DaskProce
     reported["workers"][address]["packages"]["flyte-dask"] = "0.0.1"
     problems = _problems(workers, reported)
     assert any(p.startswith("version skew in flyte-dask") and f"{address} has 0.0.1" in p for p in problems)
+
+
+def test_status_raises_no_exposure_warning_for_a_loopback_scheduler(gpu_processes: DaskProcesses) -> None:
+    status = flyte.cluster_status(gpu_processes.address)
+    assert status.reachable
+    assert not [p for p in status.problems if "without TLS" in p or "writable by other users" in p]
+
+
+@pytest.mark.parametrize(
+    ("address", "warned"),
+    [
+        ("tcp://10.1.2.3:8786", True),
+        ("tcp://scheduler.example:8786", True),
+        ("tcp://[::1]:8786", False),
+        ("tcp://127.0.0.1:8786", False),
+        ("tcp://localhost:8786", False),
+        ("tls://10.1.2.3:8786", False),
+        ("inproc://10.1.2.3/1/2", False),
+    ],
+)
+def test_status_warns_of_a_scheduler_reachable_without_tls(address: str, warned: bool) -> None:
+    problems = _exposure(address)
+    assert any("without TLS: anyone who can reach that port can run code" in p for p in problems) is warned
+
+
+def test_status_warns_of_a_cache_directory_others_can_write(tmp_path: Path) -> None:
+    import dask
+
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with dask.config.set({"flyte-dask.cache.path": str(shared)}):
+        assert any(
+            f"the cache directory {shared} (flyte-dask.cache.path) is writable" in p
+            for p in _exposure("tcp://127.0.0.1:1")
+        )
+        shared.chmod(0o700)
+        assert _exposure("tcp://127.0.0.1:1") == []

@@ -18,7 +18,13 @@ from typing import Any
 import dask
 from distributed import secede, span
 
+from flyte_dask._internal import settings
+from flyte_dask._internal.failures import flyte_error
+from flyte_dask._internal.runtime.crashes import nested_annotations
 from flyte_dask._internal.runtime.orchestration import release_resources
+
+CHAIN = "flyte-dask-chain"
+"""The annotation every nested call carries: the names of the tasks from the run's root down to its caller."""
 
 
 @dataclass
@@ -83,6 +89,37 @@ def worker_task_scope(
         _worker_task.reset(token)
         if permit is not None and not state.orchestrating:
             permit.release()
+
+
+def nested_scope(task_name: str, annotations: dict[str, Any] | None, address: str) -> AbstractContextManager[None]:
+    """Inside a call of ``task_name`` on worker ``address`` whose Dask task carries ``annotations``: the calls it
+    makes carry the chain of tasks down to it (`check_depth` bounds it) and where their caller runs (`crashes`)."""
+    chain = (*((annotations or {}).get(CHAIN) or ()), task_name)
+    return dask.annotate(**{CHAIN: chain, **nested_annotations(annotations, address)})
+
+
+def check_depth(callee: str) -> None:
+    """Before a task on a worker calls ``callee``: raise if that call would nest deeper than ``flyte-dask.max-depth``.
+
+    Beyond Flyte 2, which has no bound: a task that calls itself (or a cycle of tasks) without end would
+    otherwise fill the cluster with waiting parents until its workers run out of memory. The error, a
+    `errors.RuntimeUserError` that is also a ``RecursionError``, fails each caller up the chain in turn.
+    """
+    chain = dask.get_annotations().get(CHAIN)
+    limit = int(settings.get("max-depth"))
+    if chain is None or len(chain) < limit:
+        return
+    names = [*chain, callee]
+    shown = names if len(names) <= 8 else [*names[:3], f"… ({len(names) - 6} more) …", *names[-3:]]
+    raise flyte_error(
+        "max-depth",
+        RecursionError(
+            f"task {callee} would run at depth {len(names)}, past flyte-dask.max-depth ({limit}): "
+            f"{' → '.join(shown)}. A task that calls itself, or a cycle of tasks, with no base case? Give it one; "
+            "for a deeper tree on purpose, raise the setting (dask.config.set({'flyte-dask.max-depth': N}) before "
+            "init, or DASK_FLYTE_DASK__MAX_DEPTH=N where the workers start)."
+        ),
+    )
 
 
 @contextmanager

@@ -44,6 +44,7 @@ class Mapping:
 
 ERROR_MAP: dict[str, Mapping] = {
     "task-raised": Mapping(errors.RuntimeUserError),  # the task's own exception, with no retry left to try
+    "task-exited": Mapping(errors.TaskExitError),  # task code raised SystemExit or KeyboardInterrupt (sys.exit)
     "retries-exhausted": Mapping(errors.RetriesExhaustedError),  # ... after retries
     "out-of-memory": Mapping(errors.OOMError),  # a MemoryError in the task
     "worker-restarted-for-memory": Mapping(errors.OOMError, "OOMError"),  # the nanny killed it over its memory limit
@@ -54,15 +55,30 @@ ERROR_MAP: dict[str, Mapping] = {
     "max-runtime": Mapping(errors.MaxRuntimeExceededError, "MaxRuntimeExceededError"),  # Timeout(max_runtime=)
     "max-queued-time": Mapping(errors.MaxQueuedTimeExceededError, "MaxQueuedTimeExceededError"),
     "deadline": Mapping(errors.DeadlineExceededError, "DeadlineExceededError"),  # a run's deadline passed
+    "max-depth": Mapping(errors.RuntimeUserError, "MaxDepthExceeded"),  # nested calls past flyte-dask.max-depth
 }
 """Every kind of failure a caller can see, and the Flyte class it arrives as (with its own type)."""
+
+
+EXITS = (SystemExit, KeyboardInterrupt)
+"""What task code raises to exit. Such a failure never arrives as its own type: asyncio re-raises an instance of
+either out of the event loop that awaits it (``Task.__step``), which would end every other call on that loop, and
+``SystemExit.code`` (the exit status) would hide Flyte's ``code``. It arrives as `errors.TaskExitError`."""
 
 
 def flyte_error(
     kind: str, exc: BaseException, *, message: str | None = None, worker: str | None = None
 ) -> BaseException:
-    """``exc``, a failure of ``kind`` (a key of `ERROR_MAP`), as its Flyte class and its own type."""
+    """``exc``, a failure of ``kind`` (a key of `ERROR_MAP`), as its Flyte class and its own type
+    (an exit, as its Flyte class alone, caused by ``exc``: see `EXITS`)."""
     mapping = ERROR_MAP[kind]
+    if isinstance(exc, EXITS):
+        flyte_cls = mapping.flyte_class
+        assert issubclass(flyte_cls, errors.RuntimeUserError)  # a user's failure: (code, message, worker)
+        exited = flyte_cls(mapping.code or type(exc).__name__, message or repr(exc), worker)
+        exited.__dict__["exit_code"] = getattr(exc, "code", None)
+        exited.__cause__ = exc
+        return exited.with_traceback(exc.__traceback__)
     return as_flyte_error(exc, mapping.flyte_class, code=mapping.code, message=message, worker=worker)
 
 

@@ -71,3 +71,8 @@ def task_of_prefix(prefix: str) -> str:
 def key_name(key: Any) -> str:
     """A key as one string (Flyte's action name for the call)."""
     return "-".join(str(part) for part in key) if isinstance(key, tuple) else str(key)
+
+
+def as_key(value: Any) -> Any:
+    """A key as it was before msgpack turned its tuples into lists (in an event, say)."""
+    return tuple(as_key(v) for v in value) if isinstance(value, list) else value

@@ -59,6 +59,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("grow-timeout", "10min", "on a cluster that can grow: how long a request no worker meets waits for one"),
     Setting("scheduler-check", 5.0, "seconds a wait goes without news before it checks the scheduler is there"),
     Setting("scheduler-timeout", 10.0, "seconds the scheduler has to answer that check before it counts as lost"),
+    Setting(
+        "max-depth",
+        100,
+        "how deep task calls may nest (the run's root is 1) before a call fails with a RecursionError: a balanced "
+        "tree of 2**100 calls stays far below it, so only a task that calls itself without end reaches it",
+    ),
     Setting("worker.max-async-calls", 10_000, "async task calls one worker process runs at once"),
     Setting("cache.path", "~/.cache/flyte-dask", "where cache='auto' results persist: a directory or any fsspec URL"),
     Setting(

@@ -11,7 +11,7 @@ import dask
 from flyte_dask._internal import transport
 from flyte_dask._internal.bridge import running_loop
 from flyte_dask._internal.calls import FanOut, TaskSpec
-from flyte_dask._internal.context import current_worker_task, group, groups_of
+from flyte_dask._internal.context import check_depth, current_worker_task, group, groups_of
 from flyte_dask._internal.controllers import gather as _gather
 from flyte_dask._internal.controllers.batching import Batcher, Chain, Stage, setting
 from flyte_dask._internal.controllers.map_source import MapSource, byte_budget
@@ -34,6 +34,7 @@ class DaskController:
         `errors.SyncTaskCallInAsyncContextError` instead, as Flyte 2.12 does.
         """
         _refuse_blocking(task, mapped=False)
+        check_depth(task.name)
         task.check_args(args, kwargs)
         where = placement(self.client, task.name, task.dask_resources)
         future = transport.submit_call(self.client, task, args, kwargs, where)
@@ -41,6 +42,7 @@ class DaskController:
 
     def call_async(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         """Check the call now; the returned coroutine submits it with the calls of the same loop tick."""
+        check_depth(task.name)
         task.check_args(args, kwargs)
         return self._gathered(task, args, kwargs)
 
@@ -63,6 +65,7 @@ class DaskController:
         runs chained with it (`Chain`), unless a stage has a `ClusterLimit`.
         """
         task = fan_out.task
+        check_depth(task.name)
         if fan_out.blocking:  # checked before anything is submitted; an async caller's checks wait in its stream
             _refuse_blocking(task, mapped=True)
             placement(self.client, task.name, task.dask_resources)

@@ -2,7 +2,8 @@
 
 `worker` (the entry points Dask calls: attempts, retries, timeouts, the coroutine loop),
 `cancellation` (a cancelled future stops its coroutine), `orchestration` (tasks that
-call tasks give back their slot and resources), `environ` (per-call variables), `store`
+call tasks give back their slot and resources), `crashes` (a call that kills its worker
+process costs that call, not its caller: a scheduler plugin), `environ` (per-call variables), `store`
 (the persistent cache), `gpu` (GPU resources, telemetry, CuPy results),
 `embedded_worker` (the embedded cluster's preload), `adaptive` (a pool's
 adaptive target, on the scheduler). Its functions are pickled by

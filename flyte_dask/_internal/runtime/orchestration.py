@@ -26,6 +26,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.worker_state_machine import RecsInstrs, StateMachineEvent, WorkerState
 
 from flyte_dask._internal import events
+from flyte_dask._internal.keys import as_key
 
 """The scheduler event topic under which workers report resources given back."""
 
@@ -62,11 +63,6 @@ def _release(worker: Worker, key: Any) -> None:
     events.log(worker, events.ReleaseRecord(key, run_id, worker.address))
 
 
-def _as_key(value: Any) -> Any:
-    """A key as it was before msgpack turned its tuples into lists."""
-    return tuple(_as_key(v) for v in value) if isinstance(value, list) else value
-
-
 class ResourceReleasePlugin(SchedulerPlugin):
     """Scheduler side of `release_resources`: keeps ``WorkerState.used_resources`` true.
 
@@ -85,7 +81,7 @@ class ResourceReleasePlugin(SchedulerPlugin):
 
     def log_event(self, topic: str, msg: Any) -> None:
         if topic == events.ReleaseRecord.TOPIC:
-            self.handle_released(_as_key(msg["key"]), msg["run_id"], msg["worker"])
+            self.handle_released(as_key(msg["key"]), msg["run_id"], msg["worker"])
 
     def handle_released(self, key: Any, run_id: int, worker: str) -> None:
         ts = self.scheduler.tasks.get(key)

@@ -32,8 +32,8 @@ from flyte_dask import errors
 from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal import events, settings
 from flyte_dask._internal.calls import BatchResult, Call, CallShape, Failure, TaskSpec
-from flyte_dask._internal.context import current_worker_task, worker_task_scope
-from flyte_dask._internal.failures import flyte_error, restate
+from flyte_dask._internal.context import current_worker_task, nested_scope, worker_task_scope
+from flyte_dask._internal.failures import EXITS, flyte_error, restate
 from flyte_dask._internal.quiet import quiet_compute_failures
 from flyte_dask._internal.runtime import gpu as _gpu
 from flyte_dask._internal.runtime.cancellation import run_cancellable
@@ -238,15 +238,17 @@ def _call_scope(task: TaskSpec, key: Any, worker: Any, **scope: Any) -> Iterator
 
 
 def _run_scope(task: TaskSpec, key: Any, worker: Any) -> contextlib.AbstractContextManager[Any]:
-    """The run's context (inherited by the calls made inside) and the environment variables
-    (the task's, then the run's) of Dask task ``key``; nothing to enter when it has neither."""
+    """The run's context and the chain of callers down to this call (both inherited by the calls made inside),
+    and the environment variables (the task's, then the run's) of Dask task ``key``."""
     quiet_compute_failures()
     ts = worker.state.tasks.get(key)
     annotations = ts.annotations if ts is not None else None
+    nested = nested_scope(task.name, annotations, worker.address)
     env = {**dict(task.options.env_vars), **run_env(annotations)}
     if not env and not annotations:
-        return contextlib.nullcontext()
+        return nested
     stack = contextlib.ExitStack()
+    stack.enter_context(nested)
     stack.enter_context(task_run_scope(annotations))
     stack.enter_context(call_env(env))
     return stack
@@ -401,12 +403,12 @@ def _sync_attempts(
             if plan.mismatch is not None and plan.mismatch(value) is not None:
                 task.check_return(value)
             return value
-        except Exception as exc:
-            return Failure(_final(exc, 0, worker))
+        except TASK_FAILURES as exc:
+            return Failure(_final(task, exc, 0, worker))
     token, found, value = _lookup(task, plan, args, kwargs)
     if found:
         return value
-    error: Exception | None = None
+    error: BaseException | None = None
     for attempt in range(plan.attempts):
         tally[0] += attempt == 1  # the item was retried
         try:
@@ -414,12 +416,12 @@ def _sync_attempts(
             value = _sync_with_deadline(task.func, args, kwargs, seconds, bound)
             _accept(task, plan, token, value)
             return value
-        except Exception as exc:
+        except TASK_FAILURES as exc:
             error = exc
             if not _retry(task, exc, attempt):
                 break
         time.sleep(task.retries.delay(attempt))
-    return Failure(_final(error, attempt, worker))
+    return Failure(_final(task, error, attempt, worker))
 
 
 async def _async_attempts(
@@ -436,7 +438,7 @@ async def _async_attempts(
     token, found, value = _lookup(task, plan, args, kwargs)
     if found:
         return value
-    error: Exception | None = None
+    error: BaseException | None = None
     for attempt in range(plan.attempts):
         tally[0] += attempt == 1
         try:
@@ -445,13 +447,17 @@ async def _async_attempts(
             value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
             _accept(task, plan, token, value)
             return value
-        except Exception as exc:
+        except TASK_FAILURES as exc:
             error = exc
             if not _retry(task, exc, attempt):
                 break
         await asyncio.sleep(task.retries.delay(attempt))
-    return Failure(_final(error, attempt, worker))
+    return Failure(_final(task, error, attempt, worker))
 
+
+TASK_FAILURES = (Exception, *EXITS)
+"""What task code may raise that fails only its own call. Dask treats ``SystemExit`` and ``KeyboardInterrupt``
+as fatal to the worker process (and asyncio to the loop it runs), so they are caught here, in the attempt."""
 
 _NO_LINK = (0.0, 0)
 """What a batch that is not fed by an upstream batch got from one: nothing."""
@@ -490,7 +496,7 @@ def _timeout_error(kind: str, message: str) -> BaseException:
     return flyte_error(kind, TimeoutError(message))
 
 
-def _retry(task: TaskSpec, exc: Exception, attempt: int) -> bool:
+def _retry(task: TaskSpec, exc: BaseException, attempt: int) -> bool:
     """Whether to try again after ``exc``: attempts remain and nothing says stop."""
     stop = isinstance(
         exc, (errors.NonRecoverableError, errors.DeadlineExceededError, errors.MaxQueuedTimeExceededError)
@@ -498,9 +504,16 @@ def _retry(task: TaskSpec, exc: Exception, attempt: int) -> bool:
     return attempt < task.retries.count and not stop
 
 
-def _final(exc: Exception | None, attempt: int, worker: str) -> BaseException:
-    """The error a caller gets for a call whose last attempt raised ``exc``."""
+def _final(task: TaskSpec, exc: BaseException | None, attempt: int, worker: str) -> BaseException:
+    """The error a caller gets for a call of ``task`` whose last attempt raised ``exc``."""
     assert exc is not None
+    if isinstance(exc, EXITS):
+        tries = f" (each of its {attempt + 1} attempts)" if attempt else ""
+        message = (
+            f"task {task.name} raised {type(exc).__name__}({_exit_argument(exc)}){tries}: task code that exits "
+            "(sys.exit, exit(), raise KeyboardInterrupt) fails its own call; the worker and the other calls go on"
+        )
+        return flyte_error("task-exited", exc, message=message, worker=worker)
     if isinstance(exc, errors.BaseRuntimeError):
         if exc.worker is None:
             exc.worker = worker
@@ -508,6 +521,12 @@ def _final(exc: Exception | None, attempt: int, worker: str) -> BaseException:
     if isinstance(exc, MemoryError):
         return flyte_error("out-of-memory", exc, worker=worker)
     return flyte_error("retries-exhausted" if attempt else "task-raised", exc, worker=worker)
+
+
+def _exit_argument(exc: BaseException) -> str:
+    """What ``sys.exit`` was given (nothing for a bare exit or a ``KeyboardInterrupt``), as code would write it."""
+    code = getattr(exc, "code", None)
+    return "" if code is None else repr(code)
 
 
 async def _eagerly(coros: list[Coroutine[Any, Any, Any]]) -> list[Any]:

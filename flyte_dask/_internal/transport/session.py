@@ -25,6 +25,7 @@ from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal.context import current_worker_task
 from flyte_dask._internal.interrupts import install_excepthook
 from flyte_dask._internal.quiet import quiet_compute_failures
+from flyte_dask._internal.runtime.crashes import CrashPlugin
 from flyte_dask._internal.runtime.orchestration import ResourceReleasePlugin
 from flyte_dask._internal.transport import submission
 from flyte_dask._internal.transport.cluster import start_local_cluster
@@ -110,14 +111,16 @@ def init(
 
 
 def _register_plugins(client: Client) -> None:
-    """Install flyte_dask's scheduler plugin; a scheduler that cannot import flyte_dask still works."""
+    """Install flyte_dask's scheduler plugins; a scheduler that cannot import flyte_dask still works."""
     try:
         client.register_plugin(ResourceReleasePlugin())
+        client.register_plugin(CrashPlugin())
     except Exception as exc:
         warnings.warn(
-            f"the Dask scheduler could not load flyte_dask's scheduler plugin ({exc}). Tasks that call tasks still "
+            f"the Dask scheduler could not load flyte_dask's scheduler plugins ({exc}). Tasks that call tasks still "
             "give their resources back on the workers, but the scheduler's resource bookkeeping (the dashboard) "
-            "will count them as held. Install flyte_dask where the scheduler runs.",
+            "will count them as held, and a call that kills its worker process can take its caller along. "
+            "Install flyte_dask where the scheduler runs.",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 from dask.utils import parse_timedelta
@@ -22,6 +23,8 @@ from flyte_dask._internal import settings
 from flyte_dask._internal.context import current_worker_task
 from flyte_dask._internal.failures import flyte_error, user_frames
 from flyte_dask._internal.interrupts import note_cancelled
+from flyte_dask._internal.keys import as_key, task_of
+from flyte_dask._internal.runtime.crashes import CRASH_TOPIC
 from flyte_dask._internal.shipping import unshipped
 from flyte_dask._internal.transport.health import (
     _client_loop,
@@ -156,7 +159,32 @@ async def explain(client: Client, error: BaseException) -> BaseException:
     if oom:
         why = f"The worker was restarted for exceeding its memory limit (it used {oom[-1].get('rss', 0) / 2**20:.0f} MiB)."
         return flyte_error("worker-restarted-for-memory", error, message=f"{error} {why}", worker=address)
-    return flyte_error("worker-lost", error, message=str(error), worker=address)
+    return flyte_error(
+        "worker-lost", error, message=f"{error}{await _crashed_beside(client, error.task)}", worker=address
+    )
+
+
+async def _crashed_beside(client: Client, key: Any) -> str:
+    """What else the workers that died under ``key`` were running (`runtime.crashes` records it), as a sentence
+    naming the suspects: a task that kills its process takes every call on that worker with it."""
+    try:
+        crashes = await scheduler_rpc(client).events(topic=CRASH_TOPIC)
+    except Exception:  # the scheduler is gone too: what we know is enough
+        return ""
+    beside: Counter[str] = Counter()
+    deaths = 0
+    for _, crash in crashes:
+        keys = [as_key(k) for k in crash.get("keys", ())]
+        if key in keys:
+            deaths += 1
+            beside.update(task_of(k) for k in keys if k != key)
+    if not beside:
+        return ""
+    tasks = ", ".join(f"{name} ({count} Dask task{'s' if count > 1 else ''})" for name, count in beside.items())
+    return (
+        f" Each of the {deaths} times its worker died, it was also running {tasks}: a call that kills its process "
+        "(os._exit, a crash in a C extension, the OOM killer) takes every call on that worker with it."
+    )
 
 
 def _missing_module(error: BaseException) -> BaseException | None:
