@@ -201,6 +201,7 @@ def main() -> None:
         log = work / "exit.log"
         client = transport.current_client()
         assert client is not None
+        client.wait_for_workers(2, timeout=60)  # the poison item's last victim is back
         pids = client.run(os.getpid)
         results, seconds, _, _ = _map(n, log, ms, exits=n // 3)
         failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]

@@ -7,7 +7,7 @@ is a Dask future tagged with the task's resources.
 import logging
 
 from flyte_dask import errors
-from flyte_dask._config import init_from_config
+from flyte_dask._config import init, init_from_config
 from flyte_dask._deployment import (
     Documentation,
     Image,
@@ -18,7 +18,7 @@ from flyte_dask._deployment import (
 )
 from flyte_dask._environment import TaskEnvironment
 from flyte_dask._internal.context import group
-from flyte_dask._internal.transport import PoolAdaptive, PoolCluster, WorkerPool, init, shutdown
+from flyte_dask._internal.transport import PoolAdaptive, PoolCluster, WorkerPool, shutdown
 from flyte_dask._limits import ClusterLimit
 from flyte_dask._map import map
 from flyte_dask._options import (

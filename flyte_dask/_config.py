@@ -1,4 +1,5 @@
-"""`init_from_config`: connect to the cluster a small YAML file (or Dask's own config) names."""
+"""`init` and `init_from_config`: connect to a cluster, or the one a small YAML file (or Dask's own config) names,
+each with its ``.aio`` form (Flyte's are syncified)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import yaml
 
 from flyte_dask._deployment import ignored
 from flyte_dask._internal import settings
-from flyte_dask._internal.transport import DEFAULT_CONNECT_TIMEOUT, Client, init
+from flyte_dask._internal.bridge import Syncified
+from flyte_dask._internal.transport import DEFAULT_CONNECT_TIMEOUT, Client
+from flyte_dask._internal.transport import init as _init
+
+init = Syncified(_init)
+"""Connect to a Dask cluster (`transport.init`); ``await flyte.init.aio(...)`` in async code, as Flyte's syncified ``init``."""
 
 
-def init_from_config(
+def _init_from_config(
     path_or_config: str | Path | dict[str, Any] | None = None, root_dir: Path | None = None, **flyte_options: Any
 ) -> Client:
     """Connect to the Dask scheduler a config names (Flyte 2's ``flyte.init_from_config``).
@@ -35,14 +41,18 @@ def init_from_config(
             ignored(
                 f"init_from_config({name}=...)",
                 "it configures Flyte's platform; Dask needs only the scheduler's address",
-                stacklevel=3,
+                stacklevel=4,
             )
     config = _read(path_or_config if path_or_config is not None else os.environ.get(settings.CONFIG_ENV))
     address = config.get("address") or config.get("scheduler-address") or config.get("scheduler_address")
     if address is None:
         address = dask.config.get("scheduler-address", None)
     timeout = float(config.get("timeout", DEFAULT_CONNECT_TIMEOUT))
-    return init(address, timeout=timeout)
+    return _init(address, timeout=timeout)
+
+
+init_from_config = Syncified(_init_from_config)
+"""`_init_from_config`, with ``await flyte.init_from_config.aio(...)`` for async code."""
 
 
 def _read(source: str | Path | dict[str, Any] | None) -> dict[str, Any]:

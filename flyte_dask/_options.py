@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -30,20 +32,22 @@ class Backoff:
     factor: float = 1.0
     cap: timedelta | None = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # Flyte 2.12's checks and messages
         if not isinstance(self.base, timedelta) or self.base < timedelta(0):
-            raise ValueError(f"Backoff(base={self.base!r}): use a timedelta >= 0, e.g. timedelta(seconds=1)")
-        if not isinstance(self.factor, (int, float)) or not math.isfinite(self.factor) or self.factor < 1.0:
-            raise ValueError(f"Backoff(factor={self.factor!r}): use a finite number >= 1.0")
+            raise ValueError(f"Backoff.base must be >= 0, got {self.base}")
+        if not isinstance(self.factor, (int, float)) or not math.isfinite(self.factor):
+            raise ValueError(f"Backoff.factor must be a finite number, got {self.factor!r}")
+        if self.factor < 1.0:
+            raise ValueError(f"Backoff.factor must be >= 1.0, got {self.factor}")
         if self.cap is not None and self.cap < timedelta(0):
-            raise ValueError(f"Backoff(cap={self.cap!r}): use a timedelta >= 0")
+            raise ValueError(f"Backoff.cap must be >= 0, got {self.cap}")
         if self.factor > 1.0 and self.cap is None:
-            raise ValueError("Backoff(factor > 1) needs cap=timedelta(...), so delays cannot grow without bound")
+            raise ValueError("Backoff.cap is required when factor > 1.0 to prevent unbounded growth")
 
     def compute_delay(self, n: int) -> timedelta:
         """The delay before the n-th retry (0-based)."""
         if n < 0:
-            raise ValueError(f"Backoff.compute_delay(n={n}): n must be >= 0")
+            raise ValueError(f"Retry index n must be >= 0, got {n}")
         try:
             delay = self.base * (self.factor**n)
         except OverflowError:
@@ -66,8 +70,10 @@ class RetryStrategy:
     backoff: Backoff | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 0:
-            raise ValueError(f"RetryStrategy(count={self.count!r}): count must be an int >= 0")
+        if not isinstance(self.count, int) or isinstance(self.count, bool):
+            raise ValueError(f"RetryStrategy.count must be an int (a retry count), got {self.count!r}")
+        if self.count < 0:
+            raise ValueError(f"RetryStrategy.count must be greater than or equal to 0, got {self.count}")
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise TypeError(f"RetryStrategy(backoff=...) takes flyte_dask.Backoff, not {type(self.backoff).__name__}")
 
@@ -180,34 +186,42 @@ class Cache:
     max_age: timedelta | int | None = None
     pinned_version: str | None = None  # the version, computed once where the task was defined (see `for_function`)
 
-    def __post_init__(self) -> None:
-        behavior = (
-            _BEHAVIOR_ALIASES.get(self.behavior.lower(), self.behavior)
-            if isinstance(self.behavior, str)
-            else self.behavior
-        )
-        if behavior not in ("auto", "override", "disable"):
-            raise ValueError(
-                f"Cache(behavior={self.behavior!r}): use 'auto', 'override' or 'disable' (aliases: {sorted(_BEHAVIOR_ALIASES)})"
-            )
-        object.__setattr__(self, "behavior", behavior)
+    def __post_init__(self) -> None:  # Flyte 2.12's checks and messages
         if isinstance(self.max_age, bool) or (
             self.max_age is not None and not isinstance(self.max_age, (int, timedelta))
         ):
-            raise TypeError(f"Cache(max_age={self.max_age!r}): use an int (seconds), a timedelta, or None")
+            raise TypeError("max_age must be an int (seconds), timedelta, or None")
         max_age = timedelta(seconds=self.max_age) if isinstance(self.max_age, int) else self.max_age
         object.__setattr__(self, "max_age", max_age)
         if max_age is not None and max_age < timedelta(0):
-            raise ValueError(f"Cache(max_age={self.max_age!r}): use a timedelta or seconds >= 0")
-        if isinstance(self.ignored_inputs, str):
-            object.__setattr__(self, "ignored_inputs", (self.ignored_inputs,))
-        if self.policies is not None and not isinstance(self.policies, list):
-            object.__setattr__(
-                self, "policies", list(self.policies) if isinstance(self.policies, tuple) else [self.policies]
+            raise ValueError("max_age must be nonnegative")
+        valid = ("auto", "override", "disable")
+        behavior = self.behavior
+        if isinstance(behavior, str) and behavior not in valid:
+            behavior = _BEHAVIOR_ALIASES.get(behavior.lower(), behavior)
+        if behavior not in valid:
+            raise ValueError(
+                f"Invalid cache behavior: {self.behavior!r}. Must be one of {list(valid)} "
+                f"(aliases accepted: {sorted(_BEHAVIOR_ALIASES)})."
             )
-        for policy in self.policies or ():
+        object.__setattr__(self, "behavior", behavior)
+        ignored = (self.ignored_inputs,) if isinstance(self.ignored_inputs, str) else tuple(self.ignored_inputs)
+        if not all(isinstance(name, str) for name in ignored):
+            raise TypeError(f"Cache(ignored_inputs={self.ignored_inputs!r}): use an input's name or a tuple of names")
+        object.__setattr__(self, "ignored_inputs", ignored)
+        if behavior == "disable":
+            return
+        policies = self.policies
+        if policies is None:
+            policies = [FunctionBodyPolicy()]
+        elif not isinstance(policies, list):
+            policies = list(policies) if isinstance(policies, tuple) else [policies]
+        object.__setattr__(self, "policies", policies)
+        for policy in policies:
             if not isinstance(policy, CachePolicy):
                 raise TypeError(f"Cache(policies=...): {policy!r} has no get_version(salt, params) method")
+        if self.version_override is None and not policies:
+            raise ValueError("If version is not defined then at least one cache policy needs to be set")
 
     @property
     def max_age_seconds(self) -> float | None:
@@ -223,21 +237,53 @@ class Cache:
         """Whether calls are looked up in the cache at all."""
         return self.behavior != "disable"
 
-    def version(self, func: Callable[..., object]) -> str:
-        """The cache version of ``func`` under this policy (Flyte 2.12's ``Cache.get_version``)."""
-        if self.pinned_version is not None:
-            return self.pinned_version
+    def is_enabled(self) -> bool:
+        """Whether calls are cached (Flyte 2.12's name): ``"auto"`` or ``"override"``."""
+        return self.enabled
+
+    def get_ignored_inputs(self) -> tuple[str, ...]:
+        """The inputs left out of the cache key (Flyte 2.12's name)."""
+        return tuple(self.ignored_inputs)
+
+    def get_version(self, params: VersionParameters | None = None) -> str:
+        """The cache version (Flyte 2.12's ``Cache.get_version``): ``""`` when disabled, ``version_override``
+        whenever set, else the ``policies``' versions of ``params`` hashed together."""
+        if not self.enabled:
+            return ""
         if self.version_override is not None:
             return self.version_override
-        if self.policies:
-            params = VersionParameters(func=func)
-            combined = "".join(policy.get_version(self.salt, params) for policy in self.policies)
-            return hashlib.sha256(combined.encode()).hexdigest()
+        if params is None:
+            raise ValueError("Version parameters must be provided when version_override is not set.")
+        combined = ""
+        for policy in self.policies or ():
+            try:
+                combined += policy.get_version(self.salt, params)
+            except Exception as exc:
+                raise ValueError(f"Failed to generate version for cache policy {policy}.") from exc
+        return hashlib.sha256(combined.encode()).hexdigest()
+
+    def version(self, func: Callable[..., object]) -> str:
+        """The cache version of ``func`` under this policy (`get_version` of it), pinned once computed."""
+        if self.pinned_version is not None:
+            return self.pinned_version
+        return self.get_version(VersionParameters(func=func))
+
+
+class FunctionBodyPolicy:
+    """The default cache policy (Flyte 2.12's): a hash of the function's source, as its syntax tree, and the salt.
+
+    Beyond Flyte 2, which raises: a function whose source cannot be read (typed at a bare ``python``
+    prompt) is versioned by its qualified name.
+    """
+
+    def get_version(self, salt: str, params: VersionParameters) -> str:
+        if params.func is None:
+            return ""
         try:
-            source = inspect.getsource(func)
-        except (OSError, TypeError):
-            source = func.__qualname__
-        return hashlib.sha256(source.encode()).hexdigest()[:16]
+            tree = ast.dump(ast.parse(textwrap.dedent(inspect.getsource(params.func))), include_attributes=False)
+        except (OSError, TypeError, SyntaxError):
+            tree = params.func.__qualname__
+        return hashlib.sha256(tree.encode() + salt.encode()).hexdigest()
 
 
 CacheRequest = CacheBehavior | Cache

@@ -13,9 +13,11 @@ from typing import Any, Literal
 
 from flyte_dask._deployment import ignored
 from flyte_dask._internal import events, transport
+from flyte_dask._internal.bridge import syncified_method
 from flyte_dask._internal.context import run_span
 from flyte_dask._internal.controllers.placement import placement, placement_async
 from flyte_dask._internal.controllers.progress import Progress, progress
+from flyte_dask._internal.interrupts import finish_at_exit, run_ended
 from flyte_dask._internal.settings import get as get_setting
 from flyte_dask._internal.transport import Client, Future
 from flyte_dask._runcontext import run_context, run_scope
@@ -31,13 +33,24 @@ _PHASES = {"pending": "RUNNING", "finished": "SUCCEEDED", "error": "FAILED", "ca
 class RunOutputs(tuple):
     """A run's outputs as a tuple (Flyte 2's ``ActionOutputs``): ``outputs()[0]`` is the return value.
 
-    A task annotated to return a fixed-size ``tuple[A, B]`` has one output per element.
+    A task annotated to return several values (``tuple[A, B]``, ``(A, B)`` or a ``NamedTuple``) has one
+    output per element, as on Flyte: ``a, b = run.outputs()``. Each is also an attribute by its name:
+    Flyte's ``o0``, ``o1``, ..., or the ``NamedTuple``'s field names.
     """
+
+    _fields: tuple[str, ...]
+
+    def __new__(cls, data: tuple[Any, ...], fields: tuple[str, ...] | None = None) -> RunOutputs:
+        outputs = super().__new__(cls, data)
+        outputs._fields = fields or tuple(f"o{i}" for i in range(len(data)))
+        for name, value in zip(outputs._fields, outputs):
+            setattr(outputs, name, value)
+        return outputs
 
     @property
     def named_outputs(self) -> dict[str, Any]:
-        """The outputs by Flyte's generated names ``o0``, ``o1``, ..."""
-        return {f"o{i}": v for i, v in enumerate(self)}
+        """The outputs by name (Flyte's generated ``o0``, ``o1``, ..., or a ``NamedTuple``'s fields)."""
+        return dict(zip(self._fields, self))
 
 
 class Run:
@@ -67,11 +80,19 @@ class Run:
         self.submitted_at = time.time()
         self.finished_at: float | None = None
         self._finished_event = threading.Event()
+        finish_at_exit(self)
         future.add_done_callback(self._finished)
 
     def _finished(self, _: Future) -> None:
         self.finished_at = time.time()
         self._finished_event.set()
+        run_ended(self)
+
+    @syncified_method
+    def abort(self, reason: str = "") -> None:
+        """Cancel the run on the cluster, nested calls included (Flyte 2's ``Run.abort``)."""
+        del reason  # Flyte records it on its platform; Dask keeps no such note
+        self.future.cancel()
 
     def __repr__(self) -> str:
         return f"<Run {self.name} {self.phase}>"
@@ -91,6 +112,7 @@ class Run:
         """Whether the run has finished, successfully or not."""
         return self.future.done()
 
+    @syncified_method
     def wait(self, timeout: float | None = None) -> None:
         """Block until the run finishes (it does not raise the task's error: see `outputs`)."""
         if not self._finished_event.wait(timeout):
@@ -130,6 +152,7 @@ class Run:
         """The run's summary table once it is done (`summary`); its repr before."""
         return str(self.summary()) if self.done() else repr(self)
 
+    @syncified_method
     def outputs(self) -> RunOutputs:
         """Wait for the run and return its outputs; a failed run raises the task's exception
         (as Flyte's error class and its own type, see `flyte_dask.errors`)."""
@@ -216,10 +239,17 @@ class _Board:
 
 
 def _as_outputs(task: TaskTemplate[Any, Any], value: Any) -> RunOutputs:
-    returns = task._hints.get("return")
-    args = typing.get_args(returns)
-    if typing.get_origin(returns) is tuple and args and args[-1] is not Ellipsis and isinstance(value, tuple):
-        return RunOutputs(value)
+    """The outputs of a run of ``task`` that returned ``value``, split as Flyte's ``extract_return_annotation``
+    splits the return annotation: a ``NamedTuple``, ``tuple[A, B]`` or ``(A, B)`` is one output per element."""
+    returns = task._hints.get("return", task.func.__annotations__.get("return"))
+    if isinstance(value, tuple):
+        if isinstance(returns, type) and issubclass(returns, tuple) and hasattr(returns, "_fields"):
+            return RunOutputs(tuple(value), tuple(returns._fields))
+        args = typing.get_args(returns)
+        if typing.get_origin(returns) is tuple and len(args) > 1 and args[-1] is not Ellipsis:
+            return RunOutputs(value)
+        if isinstance(returns, tuple) and len(returns) > 1:
+            return RunOutputs(value)
     return RunOutputs((value,))
 
 
@@ -272,20 +302,38 @@ class _Runner:
         self.settings = settings
 
     def __call__(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
-        """Submit ``task`` with these inputs to the cluster (starting one if `init` was not called)."""
+        """Run ``task`` with these inputs on the cluster (starting the embedded one if `init` was not called).
+
+        As Flyte 2.12: in local mode (the embedded cluster, or ``with_runcontext(mode="local")``) it runs to the
+        end and raises the task's error here; in remote mode (a cluster given by address or object, or
+        ``mode="remote"``) it returns the `Run` at once, and `Run.wait` / `Run.outputs` block.
+        """
         client = self._check(task, args, kwargs)
         where = placement(client, task.name, task.dask_resources)
-        with self._scope(client, task) as (name, span_id, report):
+        mode = self._mode()
+        with self._scope(client, task, mode) as (name, span_id, report):
             future = transport.submit_call(client, task, args, kwargs, where)
-        return Run(task, name, future, transport.dashboard_link(client), span_id, report)
+        run = Run(task, name, future, transport.dashboard_link(client), span_id, report)
+        if mode == "local":
+            run.outputs()
+        return run
 
     async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
-        """The async form of `run`: waiting for workers and `ClusterLimit` leases never blocks the loop."""
+        """The async form of `run`: waiting for workers, `ClusterLimit` leases and (local mode) the run's end
+        never blocks the loop."""
         client = self._check(task, args, kwargs)
         where = await placement_async(client, task.name, task.dask_resources)
-        with self._scope(client, task) as (name, span_id, report):
+        mode = self._mode()
+        with self._scope(client, task, mode) as (name, span_id, report):
             future = await transport.submit_call_async(client, task, args, kwargs, where)
-        return Run(task, name, future, transport.dashboard_link(client), span_id, report)
+        run = Run(task, name, future, transport.dashboard_link(client), span_id, report)
+        if mode == "local":
+            await run.outputs.aio()
+        return run
+
+    def _mode(self) -> str:
+        """``with_runcontext``'s mode, else Flyte's default: local on the embedded cluster, remote on any other."""
+        return self.settings.mode or ("local" if transport.embedded() else "remote")
 
     @staticmethod
     def _check(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Client:
@@ -295,7 +343,7 @@ class _Runner:
         return transport.require_client()
 
     @contextlib.contextmanager
-    def _scope(self, client: Client, task: TaskTemplate[Any, Any]) -> Iterator[tuple[str, str, Any]]:
+    def _scope(self, client: Client, task: TaskTemplate[Any, Any], mode: str) -> Iterator[tuple[str, str, Any]]:
         """The run's name, span and report around its submission; its settings reach every nested call."""
         settings = self.settings
         name = settings.name or f"{task.name}-{uuid.uuid4().hex}"
@@ -304,7 +352,7 @@ class _Runner:
             report.__enter__()
         scope = run_scope(
             run=name,
-            mode=settings.mode or "remote",
+            mode=mode,
             custom=settings.custom_context,
             env=settings.env_vars,
             disable_run_cache=settings.disable_cache or None,

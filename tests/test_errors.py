@@ -96,7 +96,7 @@ def test_bad_environment_and_options() -> None:
         flyte.TaskEnvironment(name="Bad Name")
     with pytest.raises(ValueError, match="MODEL:COUNT"):
         flyte.Resources(gpu="??")
-    with pytest.raises(ValueError, match="count must be an int >= 0"):
+    with pytest.raises(ValueError, match=r"RetryStrategy\.count must be greater than or equal to 0"):
         env.task(retries=-1)(lambda: None)
     with pytest.raises(TypeError, match="map takes a task"):
         flyte.map(len, [1])

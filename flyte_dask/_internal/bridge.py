@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import functools
 import inspect
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -164,7 +165,8 @@ class Syncified(Generic[P, T]):
         self._fn = fn
         self._async_fn = async_fn
         self.__doc__ = fn.__doc__
-        self.__name__ = fn.__name__
+        self.__name__ = getattr(fn, "__name__", type(self).__name__)
+        self.__wrapped__ = fn  # inspect.signature and help() show the function's own
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._fn(*args, **kwargs)
@@ -173,6 +175,22 @@ class Syncified(Generic[P, T]):
         if self._async_fn is not None:
             return await self._async_fn(*args, **kwargs)
         return await in_thread(self._fn, *args, **kwargs)
+
+
+class syncified_method(Generic[T]):
+    """A method that blocks, with an ``.aio`` twin to await (``run.outputs()``, ``await run.outputs.aio()``),
+    as Flyte's ``@syncify`` methods; ``.aio`` runs the blocking method on a thread, so the caller's loop runs on."""
+
+    def __init__(self, fn: Callable[..., T]) -> None:
+        self._fn = fn
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        bound = Syncified(functools.partial(self._fn, obj))
+        bound.__name__ = self._fn.__name__
+        return bound
 
 
 def iterate_blocking(stream: AsyncIterator[T]) -> Iterator[T]:

@@ -7,12 +7,14 @@ A Ctrl-C on the driver lands where the caller waits: a sync wait cancels its fut
 it cancelled (`note_cancelled`), and fan-outs still running are tracked (`note_running`),
 so the exit hook (`excepthook`) prints one line per piece of work cut off, then closes
 the session before the interpreter tears its threads down. A Ctrl-C that left asyncio's
-handler behind is undone (`forget_stale_sigint`), so the next press still cancels.
+handler behind is undone (`forget_stale_sigint`), so the next press still cancels. Runs
+still going at exit are waited for, and a Ctrl-C then aborts them (`finish_at_exit`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import signal
 import sys
@@ -67,6 +69,53 @@ def excepthook(exc_type: type[BaseException], exc: BaseException, tb: types.Trac
 
 
 _before_exit: list[Callable[[], None]] = []
+
+_unfinished: set[Any] = set()
+"""Runs started here and not yet ended (see `finish_at_exit`)."""
+
+
+def finish_at_exit(run: Any) -> None:
+    """Keep ``run`` (``name``, ``phase``, ``done()``, ``wait()``, ``abort()``) until `run_ended`: at interpreter
+    exit an unfinished run is waited for, saying so, and Ctrl-C aborts it, so a script that never asks for its
+    run's outputs neither abandons it nor exits mid-run with Dask's shutdown errors."""
+    global _hooked
+    if not _hooked:
+        # At exit, before concurrent.futures refuses new work (Dask runs a future's callbacks through an
+        # executor) and before the session's own atexit shutdown: where the stdlib's executors hook in.
+        getattr(threading, "_register_atexit", atexit.register)(_finish_runs)
+        _hooked = True
+    _unfinished.add(run)
+
+
+def run_ended(run: Any) -> None:
+    """``run`` ended (from any thread): nothing to wait for at exit."""
+    _unfinished.discard(run)
+
+
+_hooked = False
+
+
+def _finish_runs() -> None:
+    pending = [run for run in list(_unfinished) if not run.done()]
+    if not pending:
+        return
+    names = ", ".join(run.name for run in pending)
+    print(
+        f"flyte_dask: waiting for {len(pending)} unfinished run(s) before exiting: {names} (Ctrl-C aborts)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        for run in pending:
+            run.wait()
+    except KeyboardInterrupt:
+        for run in pending:
+            if not run.done():
+                run.abort()
+        print(f"flyte_dask: aborted {names}", file=sys.stderr, flush=True)
+        return
+    for run in pending:
+        print(f"flyte_dask: run {run.name} {run.phase}", file=sys.stderr, flush=True)
 
 
 def install_excepthook(before_exit: Callable[[], None]) -> None:

@@ -225,6 +225,12 @@ async def _connected(client: Client) -> None:
         await asyncio.sleep(0.01)
 
 
+def embedded() -> bool:
+    """Whether this process's session runs on the embedded cluster that `init` started (Flyte's local mode)."""
+    session = _session
+    return session is not None and session.cluster is not None
+
+
 def require_client() -> Client:
     """The current client, starting the default session first if there is none."""
     client = current_client()

@@ -1,0 +1,186 @@
+"""`flyte.run` as Flyte 2.12 runs it: local mode (the embedded cluster) runs to the end and raises there, remote
+mode (a cluster given by address or object) returns at once; the syncified entry points have their ``.aio``
+forms; a run left unfinished at exit is waited for, never abandoned."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distributed import Client, Event, LocalCluster
+
+import flyte_dask as flyte
+from flyte_dask import errors
+
+from .conftest import DaskProcesses, eventually
+
+env = flyte.TaskEnvironment(name="run_modes")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@env.task
+def waits_for(name: str) -> str:
+    assert Event(name).wait(60)
+    return name
+
+
+@env.task
+def fails(x: int) -> int:
+    raise ValueError(f"bad {x}")
+
+
+@env.task
+async def mode_seen() -> str:
+    return flyte.ctx().mode
+
+
+@pytest.fixture
+def embedded(no_session: None) -> Iterator[Client]:
+    """The embedded cluster, as ``flyte.init()`` with no address starts it (kept small)."""
+    client = flyte.init(n_workers=1, threads_per_worker=2)
+    yield client
+    flyte.shutdown()
+
+
+def test_on_the_embedded_cluster_run_runs_to_the_end_and_raises_there(embedded: Client) -> None:
+    with pytest.raises(ValueError, match="bad 3") as caught:
+        flyte.run(fails, 3)
+    assert isinstance(caught.value, errors.RuntimeUserError)
+    run = flyte.run(mode_seen)
+    assert run.done() and run.phase == "SUCCEEDED"
+    assert run.outputs()[0] == "local"
+
+
+def test_mode_remote_returns_at_once_even_on_the_embedded_cluster(embedded: Client) -> None:
+    name = f"release-{time.monotonic_ns()}"
+    run = flyte.with_runcontext(mode="remote").run(waits_for, name)
+    assert not run.done()
+    Event(name, client=embedded).set()
+    run.wait()
+    assert run.outputs()[0] == name
+
+
+def test_on_a_cluster_given_by_object_run_returns_at_once(session: Client) -> None:
+    name = f"release-{time.monotonic_ns()}"
+    run = flyte.run(waits_for, name)
+    assert not run.done() and run.phase == "RUNNING"
+    Event(name, client=session).set()
+    assert run.outputs()[0] == name
+    failed = flyte.run(fails, 4)  # remote mode: the error waits for outputs()
+    with pytest.raises(ValueError, match="bad 4"):
+        failed.outputs()
+    with pytest.raises(ValueError, match="bad 5"):
+        flyte.with_runcontext(mode="local").run(fails, 5)
+    assert flyte.run(mode_seen).outputs()[0] == "remote"
+
+
+def test_the_async_forms_of_init_run_wait_and_outputs(cluster: LocalCluster, no_session: None) -> None:
+    async def go() -> tuple[str, str, str]:
+        client = await flyte.init.aio(Client(cluster, set_as_default=False))
+        name = f"release-{time.monotonic_ns()}"
+        run = await flyte.run.aio(waits_for, name)
+        Event(name, client=client).set()
+        await run.wait.aio()
+        (value,) = await run.outputs.aio()
+        failed = await flyte.with_runcontext(mode="remote").run.aio(fails, 6)
+        try:
+            await failed.outputs.aio()
+        except ValueError as exc:
+            return value, run.phase, str(exc)
+        raise AssertionError("outputs.aio() did not raise")
+
+    try:
+        value, phase, error = asyncio.run(go())
+    finally:
+        flyte.shutdown()
+    assert value.startswith("release-") and phase == "SUCCEEDED" and error == "bad 6"
+
+
+def test_init_from_config_has_an_async_form(dask_processes: DaskProcesses, tmp_path: Path, no_session: None) -> None:
+    config = tmp_path / "flyte-dask.yaml"
+    config.write_text(f"address: {dask_processes.address}\n")
+
+    async def go() -> str:
+        client = await flyte.init_from_config.aio(str(config))
+        return str(client.scheduler.address)
+
+    try:
+        assert asyncio.run(go()) == dask_processes.address
+    finally:
+        flyte.shutdown()
+
+
+def test_abort_cancels_the_run(session: Client) -> None:
+    run = flyte.run(waits_for, f"never-{time.monotonic_ns()}")
+    run.abort()
+    run.wait(timeout=30)
+    assert run.phase == "ABORTED"
+
+
+SCRIPT = """
+import sys, time
+import flyte_dask as flyte
+
+env = flyte.TaskEnvironment(name="left_running")
+
+@env.task
+def slow(path: str) -> int:
+    time.sleep(2)
+    open(path, "w").write("finished")
+    return 1
+
+flyte.init(sys.argv[1])
+flyte.run(slow, sys.argv[2])  # remote mode: returns at once, and nobody asks for its outputs
+print("script ended", flush=True)
+"""
+
+
+def test_a_run_nobody_waited_for_is_finished_at_exit_saying_so(dask_processes: DaskProcesses, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), dask_processes.address, str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text() == "finished"
+    assert "flyte_dask: waiting for 1 unfinished run(s) before exiting: left_running.slow-" in done.stderr
+    assert "SUCCEEDED" in done.stderr
+    assert "Traceback" not in done.stderr and "cannot schedule new futures" not in done.stderr, done.stderr
+
+
+def test_ctrl_c_while_waiting_at_exit_aborts_the_run(dask_processes: DaskProcesses, tmp_path: Path) -> None:
+    import signal
+
+    marker = tmp_path / "marker"
+    script = textwrap.dedent(SCRIPT).replace("time.sleep(2)", "time.sleep(30)")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, dask_processes.address, str(marker)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "waiting for 1 unfinished run(s)" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert "flyte_dask: aborted left_running.slow-" in rest, rest
+    with Client(dask_processes.address, set_as_default=False) as client:  # the run is gone from the scheduler
+
+        def left() -> int:
+            return client.run_on_scheduler(
+                lambda dask_scheduler: sum(1 for key in dask_scheduler.tasks if "left_running.slow" in str(key))
+            )
+
+        assert eventually(lambda: left() == 0, timeout=20)
