@@ -7,6 +7,7 @@ is a Dask future tagged with the task's resources.
 import logging
 
 from flyte_dask import errors
+from flyte_dask._alias import install_as_flyte
 from flyte_dask._config import init, init_from_config
 from flyte_dask._deployment import (
     Documentation,
@@ -94,6 +95,7 @@ __all__ = [
     "group",
     "init",
     "init_from_config",
+    "install_as_flyte",
     "logger",
     "map",
     "run",

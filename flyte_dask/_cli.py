@@ -1,6 +1,7 @@
 """The ``flyte-dask`` command: run a task of a pipeline file on a Dask cluster.
 
     flyte-dask run pipeline.py main --docs '["a","b"]' [--address tcp://sched:8786]
+    python -m flyte_dask pipeline.py [ARGS...]     # the script's own __main__, with `import flyte` served
     flyte-dask status [--address tcp://sched:8786]
     flyte-dask cache clear [TASK]
     dask worker tcp://sched:8786 --resources "$(flyte-dask gpu-resources)"
@@ -20,11 +21,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from flyte_dask._alias import install_as_flyte
 from flyte_dask._internal.nvml import visible_devices
 from flyte_dask._internal.runtime.gpu import resources_flag
 from flyte_dask._internal.runtime.store import store
 from flyte_dask._internal.transport import init, performance_report, scheduler_address
-from flyte_dask._internal.typecheck import mismatch, type_name
+from flyte_dask._internal.typecheck import convert, mismatch, type_name
 from flyte_dask._loader import load_script
 from flyte_dask._run import run
 from flyte_dask._status import cluster_status
@@ -67,7 +69,7 @@ def _task_arguments(task: TaskTemplate[Any, Any], file: str, argv: Sequence[str]
         raw = parsed.get(name)
         if raw is None:
             continue
-        value = _parse_value(raw, hints.get(name))
+        value = convert(_parse_value(raw, hints.get(name)), hints.get(name, inspect.Parameter.empty))
         why = mismatch(value, hints.get(name, inspect.Parameter.empty))
         if why is not None:
             raise InputError(f"--{name} takes {type_name(hints[name])} as JSON, got {raw!r} ({why})")
@@ -87,6 +89,7 @@ def _common_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
+    install_as_flyte()  # a pipeline written with `import flyte` runs unchanged
     module = load_script(args.file)
     task = getattr(module, args.task, None)
     if not isinstance(task, TaskTemplate):
@@ -116,6 +119,10 @@ def _run_command(args: argparse.Namespace, rest: list[str]) -> int:
     print(f"done in {result.duration or 0:.2f}s", file=sys.stderr)
     print(result.summary(), file=sys.stderr)
     return 0
+
+
+COMMANDS = ("run", "status", "gpu-resources", "cache", "-h", "--help")
+"""The first words that make ``python -m flyte_dask ...`` this command rather than a script to run."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

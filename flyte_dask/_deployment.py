@@ -174,3 +174,46 @@ class ReusePolicy:
     concurrency: int = 1
     scaledown_ttl: int | timedelta = 30
     scope: Literal["global", "run"] = "global"
+
+    def __post_init__(self) -> None:  # Flyte 2.12's normalisation, checks and messages
+        if self.scope not in ("global", "run"):
+            raise ValueError('scope must be "global" or "run"')
+        replicas = self.replicas
+        if replicas is None:
+            raise ValueError("replicas cannot be None")
+        if isinstance(replicas, int):
+            replicas = (replicas, replicas)
+        elif not isinstance(replicas, tuple) or len(replicas) != 2:
+            raise ValueError("replicas must be an int or a tuple of two ints")
+        for label, value in (("min", replicas[0]), ("max", replicas[1])):
+            if not isinstance(value, int):
+                raise ValueError(f"replicas {label} must be an int, got {value!r}")
+            if value < 0:
+                raise ValueError(f"replicas {label} must be greater than or equal to 0, got {value}")
+        if replicas[0] > replicas[1]:
+            raise ValueError(f"replicas min ({replicas[0]}) must be less than or equal to max ({replicas[1]})")
+        object.__setattr__(self, "replicas", replicas)
+        if not isinstance(self.concurrency, int):
+            raise ValueError(f"concurrency must be an int, got {self.concurrency!r}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        for name in ("idle_ttl", "scaledown_ttl"):
+            ttl = getattr(self, name)
+            if isinstance(ttl, int):
+                ttl = timedelta(seconds=int(ttl))
+            elif not isinstance(ttl, timedelta):
+                raise ValueError(f"{name} must be an int (seconds) or a timedelta")
+            if ttl.total_seconds() < 30:
+                raise ValueError(f"{name} must be at least 30 seconds")
+            object.__setattr__(self, name, ttl)
+
+    @property
+    def min_replicas(self) -> int:
+        """The fewest replicas (Flyte's); on Dask the workers are the replicas."""
+        return self.replicas[0] if isinstance(self.replicas, tuple) else self.replicas
+
+    def get_scaledown_ttl(self) -> timedelta | None:
+        """``scaledown_ttl`` as a timedelta (Flyte's)."""
+        return (
+            self.scaledown_ttl if isinstance(self.scaledown_ttl, timedelta) else timedelta(seconds=self.scaledown_ttl)
+        )

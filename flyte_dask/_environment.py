@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,12 +15,14 @@ from flyte_dask._deployment import (
     Image,
     PodTemplate,
     ReusePolicy,
+    Secret,
     SecretRequest,
     ignored,
     ignored_options,
 )
 from flyte_dask._limits import ClusterLimit
 from flyte_dask._options import (
+    Cache,
     CacheRequest,
     RetriesRequest,
     TimeoutRequest,
@@ -32,7 +36,8 @@ from flyte_dask.extras import Sleep  # runs its body, as Flyte's local runner do
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
+_NAME = re.compile(r"[a-z0-9]+([_-][a-z0-9]+)*")
+"""Flyte 2.12's environment names: snake_case or kebab-case, digits allowed."""
 
 
 @dataclass
@@ -72,26 +77,52 @@ class TaskEnvironment:
     queue: str | None = None
     limit: ClusterLimit | None = None
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise ValueError(
-                f"TaskEnvironment(name={self.name!r}): use snake_case or kebab-case "
-                "(lower-case letters, digits, '_' and '-'), e.g. 'my_env'"
-            )
+    #: the tasks defined with ``@env.task``, by name (Flyte 2.12's ``env.tasks``); a clone starts with none
+    _tasks: dict[str, TaskTemplate[Any, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # Flyte 2.12's checks, in its order and words
+        if self.image and not isinstance(self.image, (Image, str)):
+            raise TypeError(f"Expected image to be of type str or Image, got {type(self.image)}")
+        if self.secrets and not isinstance(self.secrets, (str, Secret, list)):
+            raise TypeError(f"Expected secrets to be of type SecretRequest, got {type(self.secrets)}")
+        if self.service_account is not None and not isinstance(self.service_account, str):
+            raise TypeError(f"Expected service_account to be of type str, got {type(self.service_account)}")
+        for dependency in self.depends_on:
+            if not isinstance(dependency, TaskEnvironment):
+                raise TypeError(f"Expected depends_on to be of type List[Environment], got {type(dependency)}")
         if self.resources is not None and not isinstance(self.resources, Resources):
-            raise TypeError(
-                f"TaskEnvironment(resources=...) takes flyte_dask.Resources, not {type(self.resources).__name__}"
-            )
-        to_cache(self.cache)
+            raise TypeError(f"Expected resources to be of type Resources, got {type(self.resources)}")
+        if self.env_vars is not None and not isinstance(self.env_vars, dict):
+            raise TypeError(f"Expected env_vars to be of type Dict[str, str], got {type(self.env_vars)}")
         if self.env_vars is not None and not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in dict(self.env_vars).items()
+            isinstance(k, str) and isinstance(v, str) for k, v in self.env_vars.items()
         ):
-            raise TypeError(f"TaskEnvironment(env_vars=...) takes a dict of str to str, got {self.env_vars!r}")
-        if self.reusable is not None and not isinstance(self.reusable, ReusePolicy):
-            raise TypeError(
-                f"TaskEnvironment(reusable=...) takes flyte_dask.ReusePolicy, not {type(self.reusable).__name__}"
-            )
+            raise TypeError(f"Expected env_vars to be of type Dict[str, str], got {self.env_vars!r}")
+        if self.pod_template is not None and not isinstance(self.pod_template, (str, PodTemplate)):
+            raise TypeError(f"Expected pod_template to be of type str or PodTemplate, got {type(self.pod_template)}")
+        self.include = _includes(self.include)
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValueError(f"Environment name '{self.name}' must be in snake_case or kebab-case format.")
+        self._declaring_file = _declaring_file()
+        if self.reusable and not isinstance(self.reusable, ReusePolicy):
+            raise TypeError(f"Expected reusable to be of type ReusePolicy, got {type(self.reusable)}")
+        if self.cache and not isinstance(self.cache, (str, Cache)):
+            raise TypeError(f"Expected cache to be of type str or Cache, got {type(self.cache)}")
         _warn_ignored(self)
+
+    @property
+    def tasks(self) -> dict[str, TaskTemplate[Any, Any]]:
+        """The tasks defined with this environment's ``@env.task``, by name, in definition order."""
+        return self._tasks
+
+    def add_dependency(self, *env: TaskEnvironment) -> None:
+        """Add environments this one depends on (Flyte 2.12's; kept for reference: nothing is deployed on Dask)."""
+        for other in env:
+            if not isinstance(other, TaskEnvironment):
+                raise TypeError(f"Expected Environment, got {type(other)}")
+            if other.name == self.name:
+                raise ValueError("Cannot add self as a dependency")
+        self.depends_on.extend(other for other in env if other not in self.depends_on)
 
     def clone_with(
         self,
@@ -111,11 +142,12 @@ class TaskEnvironment:
 
         ``cache`` and ``reusable`` may be passed as keywords too; anything else is a `TypeError`.
         """
-        changes: dict[str, Any] = {"cache": kwargs.pop("cache")} if "cache" in kwargs else {}
+        changes: dict[str, Any] = {"cache": kwargs.pop("cache")} if kwargs.get("cache") is not None else {}
+        kwargs.pop("cache", None)
         if "reusable" in kwargs:
             changes["reusable"] = kwargs.pop("reusable")
         if kwargs:
-            raise TypeError(f"clone_with() got unexpected keyword arguments {sorted(kwargs)}")
+            raise TypeError(f"Unexpected keyword arguments: {list(kwargs.keys())}")
         given = {
             "image": image,
             "resources": resources,
@@ -188,6 +220,11 @@ class TaskEnvironment:
         ``service_account``, ``triggers`` and ``links`` describe Flyte's platform and warn
         once when set; the rest are accepted.
         """
+        if self.reusable is not None:
+            if pod_template is not None:
+                raise ValueError("Cannot set pod_template when environment is reusable.")
+            if service_account is not None and service_account != self.service_account:
+                raise ValueError("Cannot override service_account when environment is reusable.")
         ignored_options(
             "@env.task",
             pod_template=pod_template,
@@ -209,9 +246,41 @@ class TaskEnvironment:
         )
 
         def decorate(func: F) -> TaskTemplate[Any, Any]:
-            return TaskTemplate(func, self.name, options)
+            task = TaskTemplate(func, self.name, options)
+            self._tasks[task.name] = task
+            return task
 
         return decorate(_func) if _func is not None else decorate
+
+
+def _includes(include: Any) -> tuple[str, ...]:
+    """``include`` as a tuple of paths (Flyte 2.12 keeps the environment hashable so), or Flyte's `TypeError`."""
+    if isinstance(include, str):
+        raise TypeError(f"Expected include to be a sequence of str paths, got a bare str ({include!r}).")
+    try:
+        paths = tuple(include or ())
+    except TypeError as exc:
+        raise TypeError(f"Expected include to be a sequence of str paths, got {type(include)}") from exc
+    for path in paths:
+        if not isinstance(path, str):
+            raise TypeError(f"include entries must be str, got {type(path)}")
+    return paths
+
+
+def _declaring_file() -> str | None:
+    """The user's file that made the environment (where Flyte anchors relative ``include`` paths)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = inspect.currentframe()
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if (
+            os.path.exists(filename)
+            and not os.path.abspath(filename).startswith(package)
+            and "dataclasses" not in filename
+        ):
+            return os.path.abspath(filename)
+        frame = frame.f_back
+    return None
 
 
 def _warn_ignored(env: TaskEnvironment) -> None:

@@ -10,10 +10,17 @@ from types import ModuleType
 
 
 def load_script(path: str | os.PathLike[str]) -> ModuleType:
-    """Import the Python file at ``path`` as a module of its own (its tasks travel by value)."""
+    """Import the Python file at ``path`` as a module of its own (its tasks travel by value).
+
+    Its directory goes first on ``sys.path``, as ``python path`` puts it, so the modules beside it import
+    (and travel by value with it).
+    """
     path = os.path.abspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such pipeline file: {path}")
+    here = os.path.dirname(path)
+    if here not in sys.path:
+        sys.path.insert(0, here)
     stem = os.path.splitext(os.path.basename(path))[0]
     name = f"{stem}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
     if name in sys.modules:

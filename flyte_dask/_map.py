@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flyte_dask._internal import bridge as _bridge
-from flyte_dask._internal.calls import Call, CallShape, Failure, FanOut
+from flyte_dask._internal.calls import CallShape, Failure, FanOut
 from flyte_dask._internal.controllers import current_controller
 from flyte_dask._internal.failures import user_frames
 from flyte_dask._task import TaskTemplate
@@ -59,13 +59,14 @@ class _Target:
             return cls(task, CallShape(tuple(func.args), keywords, left[0]))
         raise TypeError(f"map takes a task (@env.task) or a functools.partial of one, not {type(func).__name__}")
 
-    def check(self, item: tuple[Any, ...]) -> Call:
-        """The call one zipped item makes, after checking it against the task's annotations."""
+    def check(self, item: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One zipped item, checked against the task's annotations and converted as Flyte's type engine would."""
         if self.shape.mapped_name is not None and len(item) != 1:
             raise TypeError(f"map: a partial of {self.task.name} maps one iterable, got {len(item)}")
-        args, kwargs = self.shape.call(item)
-        self.task.check_args(args, kwargs)
-        return args, kwargs
+        args, kwargs = self.task.check_args(*self.shape.call(item))
+        if not self.task.check_args.converts:
+            return item
+        return (kwargs[self.shape.mapped_name],) if self.shape.mapped_name is not None else args  # as shape.call gave
 
 
 def _unwrap(chunk: list[Any], return_exceptions: bool) -> Iterator[Any]:

@@ -308,7 +308,7 @@ class _Runner:
         end and raises the task's error here; in remote mode (a cluster given by address or object, or
         ``mode="remote"``) it returns the `Run` at once, and `Run.wait` / `Run.outputs` block.
         """
-        client = self._check(task, args, kwargs)
+        client, args, kwargs = self._check(task, args, kwargs)
         where = placement(client, task.name, task.dask_resources)
         mode = self._mode()
         with self._scope(client, task, mode) as (name, span_id, report):
@@ -321,7 +321,7 @@ class _Runner:
     async def aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """The async form of `run`: waiting for workers, `ClusterLimit` leases and (local mode) the run's end
         never blocks the loop."""
-        client = self._check(task, args, kwargs)
+        client, args, kwargs = self._check(task, args, kwargs)
         where = await placement_async(client, task.name, task.dask_resources)
         mode = self._mode()
         with self._scope(client, task, mode) as (name, span_id, report):
@@ -336,11 +336,14 @@ class _Runner:
         return self.settings.mode or ("local" if transport.embedded() else "remote")
 
     @staticmethod
-    def _check(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Client:
+    def _check(
+        task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Client, tuple[Any, ...], dict[str, Any]]:
+        """The client, and the inputs as Flyte's type engine hands them over (a dict for a dataclass, ...)."""
         if not isinstance(task, TaskTemplate):
             raise TypeError(f"run() takes a task defined with @env.task, not {type(task).__name__}")
-        task.check_args(args, kwargs)
-        return transport.require_client()
+        args, kwargs = task.check_args(args, kwargs)
+        return transport.require_client(), args, kwargs
 
     @contextlib.contextmanager
     def _scope(self, client: Client, task: TaskTemplate[Any, Any], mode: str) -> Iterator[tuple[str, str, Any]]:
@@ -403,6 +406,13 @@ def with_runcontext(
     ``queue``, ``log_level``, ...) are accepted and warn once each.
     """
     del preserve_original_types  # outputs keep their types either way (see above)
+    concurrency = platform.get("max_action_concurrency")
+    if concurrency is not None and (concurrency < 0 or concurrency == 1):  # Flyte 2.12's check and words
+        raise ValueError(
+            f"max_action_concurrency must be 0 (platform default) or at least 2, got {concurrency}. "
+            "A value of 1 would deadlock the run: the parent action holds a concurrency slot while "
+            "waiting for its child actions to run."
+        )
     unknown = sorted(set(platform) - set(_RUN_IGNORED))
     if unknown:
         raise TypeError(

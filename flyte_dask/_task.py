@@ -84,6 +84,11 @@ class TaskTemplate(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<TaskTemplate {self.name} ({'async' if self.is_async else 'sync'})>"
 
+    @property
+    def short_name(self) -> str:
+        """The task's short name (Flyte 2.12's): ``@env.task(short_name=...)``, else the function's name."""
+        return self.options.short_name or self.func.__name__
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Ship the function as cloudpickle bytes, made once per task.
 
@@ -228,12 +233,18 @@ class TaskTemplate(Generic[P, R]):
 
     @functools.cached_property
     def check_args(self) -> CallChecker:
-        """Raise `TypeError` if ``(args, kwargs)`` do not fit the signature and annotations."""
+        """``(args, kwargs)`` converted as Flyte's type engine would; `TypeError` if they do not fit the signature
+        and annotations."""
         return CallChecker(self.name, self._signature, self._hints)
 
-    def check_return(self, value: Any) -> None:
-        """Raise `errors.RuntimeDataValidationError` if ``value`` does not match the return annotation."""
-        self.check_args.check_return(value)
+    def check_return(self, value: Any) -> Any:
+        """``value`` converted for the return annotation; `errors.RuntimeDataValidationError` if it does not match."""
+        return self.check_args.check_return(value)
+
+    @property
+    def return_converts(self) -> bool:
+        """Whether return values are converted for their annotation (`typecheck.convert`), not only checked."""
+        return self.check_args.return_converts
 
     @property
     def return_mismatch(self) -> Callable[[Any], str | None] | None:

@@ -24,8 +24,8 @@ async def _sleep_async(seconds: float) -> None:
 
 
 def _now() -> _datetime.datetime:
-    """The current UTC time, as an aware ``datetime``."""
-    return _datetime.datetime.now(_datetime.UTC)
+    """The current local time, as a naive ``datetime`` (``datetime.now()``, as Flyte 2.12's ``durable.now``)."""
+    return _datetime.datetime.now()
 
 
 def _clock() -> float:

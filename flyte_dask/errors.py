@@ -409,6 +409,16 @@ class ConditionNotFoundError(RuntimeUserError):
         super().__init__("ConditionNotFoundError", message)
 
 
+class NotOnDaskError(RuntimeUserError, NotImplementedError):
+    """A name of Flyte 2's platform that has no meaning on a Dask cluster was used (``flyte.remote.Run.get``,
+    ``flyte.artifacts.new``, ...). Importing such a name works, so a program runs until it uses one; the
+    message names it and what to use instead. Beyond Flyte 2, which has the platform behind it.
+    """
+
+    def __init__(self, message: str):
+        super().__init__("NotOnDaskError", message)
+
+
 class UnsatisfiableResourcesError(RuntimeError):
     """No worker of the cluster offers the resources a task asks for, and none joined in time.
 

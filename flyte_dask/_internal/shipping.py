@@ -121,10 +121,12 @@ def dumps(value: Any, buffer_callback: Callable[[pickle.PickleBuffer], Any] | No
 
 
 class Shipped:
-    """A value that pickles through cloudpickle, and unpickles as the plain value again.
+    """A value that pickles through cloudpickle, and is decoded again only where it is used (`unshipped`).
 
     Wraps the arguments and results of tasks from by-value modules, so instances of
-    classes defined there (a dataclass in a pipeline script) need no import on arrival.
+    classes defined there (a dataclass or pydantic model in a pipeline script) need no import on arrival.
+    It travels as `Packed` bytes: Dask's scheduler unpickles every task it receives and pickles it again for
+    the worker, with the standard pickle, which would write those classes by reference.
     """
 
     __slots__ = ("value",)
@@ -136,9 +138,27 @@ class Shipped:
         """The value's cloudpickle; under pickle protocol 5 (Dask's) its large buffers (NumPy arrays) stay
         out-of-band, so Dask sends them as frames of their own instead of copying them into the pickle."""
         if not isinstance(protocol, int) or protocol < 5:
-            return (cloudpickle.loads, (dumps(self.value),))
+            return (Packed, (dumps(self.value), []))
         buffers: list[pickle.PickleBuffer] = []
-        return (_unship, (dumps(self.value, buffers.append), buffers))
+        return (Packed, (dumps(self.value, buffers.append), buffers))
+
+
+class Packed:
+    """A `Shipped` value as it arrives: its cloudpickle bytes and out-of-band buffers, not yet decoded.
+
+    Pickled again (by a scheduler passing the task on, or a worker handing a result to another) it sends the
+    same bytes; only `unshipped`, in the code that uses the value, decodes it.
+    """
+
+    __slots__ = ("buffers", "header")
+
+    def __init__(self, header: bytes, buffers: list[Any]) -> None:
+        self.header, self.buffers = header, buffers
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        if not isinstance(protocol, int) or protocol < 5:
+            return (Packed, (self.header, [bytes(b) for b in self.buffers]))
+        return (Packed, (self.header, [pickle.PickleBuffer(b) for b in self.buffers]))
 
 
 @sizeof.register(Shipped)
@@ -147,8 +167,9 @@ def _sizeof_shipped(value: Shipped) -> int:
     return int(sizeof(value.value))
 
 
-def _unship(header: bytes, buffers: list[Any]) -> Any:
-    return cloudpickle.loads(header, buffers=buffers)
+@sizeof.register(Packed)
+def _sizeof_packed(value: Packed) -> int:
+    return len(value.header) + sum(memoryview(b).nbytes for b in value.buffers)
 
 
 def shipped(value: Any, by_value: bool) -> Any:
@@ -157,5 +178,8 @@ def shipped(value: Any, by_value: bool) -> Any:
 
 
 def unshipped(value: Any) -> Any:
-    """The plain value: a `Shipped` that was not pickled (an in-process cluster) is unwrapped."""
+    """The plain value of what `shipped` made, where it is used: decoded from `Packed` bytes, or unwrapped
+    from a `Shipped` that was never pickled (an in-process cluster)."""
+    if isinstance(value, Packed):
+        return cloudpickle.loads(value.header, buffers=value.buffers)
     return value.value if isinstance(value, Shipped) else value

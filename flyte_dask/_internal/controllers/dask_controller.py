@@ -35,7 +35,7 @@ class DaskController:
         """
         _refuse_blocking(task, mapped=False)
         check_depth(task.name)
-        task.check_args(args, kwargs)
+        args, kwargs = task.check_args(args, kwargs)
         where = placement(self.client, task.name, task.dask_resources)
         future = transport.submit_call(self.client, task, args, kwargs, where)
         return transport.wait(self.client, future, task.dask_resources)
@@ -43,7 +43,7 @@ class DaskController:
     def call_async(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
         """Check the call now; the returned coroutine submits it with the calls of the same loop tick."""
         check_depth(task.name)
-        task.check_args(args, kwargs)
+        args, kwargs = task.check_args(args, kwargs)
         return self._gathered(task, args, kwargs)
 
     async def _gathered(self, task: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

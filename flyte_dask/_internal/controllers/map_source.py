@@ -97,7 +97,7 @@ class MapSource:
             self.pulled += 1
             if self.check is not None:
                 try:
-                    self.check(item)
+                    item = self.check(item)
                 except TypeError as exc:
                     self.rejected[index] = Failure(TypeError(f"map item {index}: {exc}"))
                     break

@@ -146,8 +146,7 @@ def _from_upstream(
             failed[i] = Failure(restate(value.error, message).with_traceback(value.error.__traceback__))
             continue
         try:
-            args, kwargs = shape.call((value,))
-            task.check_args(args, kwargs)
+            args, kwargs = task.check_args(*shape.call((value,)))
         except TypeError as exc:
             failed[i] = Failure(TypeError(f"map item {first + i}: {exc}"))
             continue
@@ -354,6 +353,7 @@ class _Plan:
     bounded: bool  # any Timeout bound to watch
     cached: bool  # results are looked up in, and written to, the persistent store (`store`)
     mismatch: Callable[[Any], str | None] | None  # why a return value does not fit its annotation (None: fits)
+    converts: bool  # return values are converted for their annotation (a naive datetime read as UTC, ...)
 
     @property
     def plain(self) -> bool:
@@ -371,7 +371,9 @@ def _plan(task: TaskSpec) -> _Plan:
 def _plan_of(task: Any) -> _Plan:
     timeout = task.timeout
     bounded = any(v is not None for v in (timeout.seconds, timeout.queued_seconds, timeout.deadline_seconds))
-    return _Plan(task.retries.count + 1, bounded, task.options.cache.enabled, task.return_mismatch)
+    return _Plan(
+        task.retries.count + 1, bounded, task.options.cache.enabled, task.return_mismatch, task.return_converts
+    )
 
 
 def _lookup(task: TaskSpec, plan: _Plan, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str | None, bool, Any]:
@@ -383,12 +385,22 @@ def _lookup(task: TaskSpec, plan: _Plan, args: tuple[Any, ...], kwargs: dict[str
     return token, found, value
 
 
-def _accept(task: TaskSpec, plan: _Plan, token: str | None, value: Any) -> None:
-    """Check an attempt's value against the return annotation (raising on a mismatch), then store it if cached."""
+def _returned(task: TaskSpec, plan: _Plan, value: Any) -> Any:
+    """An attempt's value as the caller gets it: converted for the return annotation, and checked against it
+    (raising on a mismatch, with the full message)."""
+    if plan.converts:
+        return task.check_return(value)
     if plan.mismatch is not None and plan.mismatch(value) is not None:
-        task.check_return(value)  # raises, with the full message
+        task.check_return(value)  # raises
+    return value
+
+
+def _accept(task: TaskSpec, plan: _Plan, token: str | None, value: Any) -> Any:
+    """`_returned`, then stored if the task is cached."""
+    value = _returned(task, plan, value)
     if token is not None:
         store().put(task.name, token, value)
+    return value
 
 
 def _sync_attempts(
@@ -399,10 +411,7 @@ def _sync_attempts(
     plan = _plan(task)
     if plan.plain:  # the common case, kept to one call and one check per item
         try:
-            value = task.invoke(*args, **kwargs)
-            if plan.mismatch is not None and plan.mismatch(value) is not None:
-                task.check_return(value)
-            return value
+            return _returned(task, plan, task.invoke(*args, **kwargs))
         except TASK_FAILURES as exc:
             return Failure(_final(task, exc, 0, worker))
     token, found, value = _lookup(task, plan, args, kwargs)
@@ -413,9 +422,7 @@ def _sync_attempts(
         tally[0] += attempt == 1  # the item was retried
         try:
             seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
-            value = _sync_with_deadline(task.func, args, kwargs, seconds, bound)
-            _accept(task, plan, token, value)
-            return value
+            return _accept(task, plan, token, _sync_with_deadline(task.func, args, kwargs, seconds, bound))
         except TASK_FAILURES as exc:
             error = exc
             if not _retry(task, exc, attempt):
@@ -445,8 +452,7 @@ async def _async_attempts(
             seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
             coro = task.invoke(*args, **kwargs)
             value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
-            _accept(task, plan, token, value)
-            return value
+            return _accept(task, plan, token, value)
         except TASK_FAILURES as exc:
             error = exc
             if not _retry(task, exc, attempt):
