@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 import threading
+import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
@@ -19,6 +20,7 @@ import cloudpickle
 from dask.base import tokenize
 
 from flyte_dask._deployment import PodTemplate, ReusePolicy, SecretRequest, ignored_options
+from flyte_dask._internal import settings
 from flyte_dask._internal.context import group_token
 from flyte_dask._internal.controllers import current_controller
 from flyte_dask._internal.entry import entry_point
@@ -57,6 +59,10 @@ class TaskOptions:
     limit: ClusterLimit | None = None
     env_vars: tuple[tuple[str, str], ...] = ()  # the environment's, set for each call on the worker (`environ`)
     report: bool = False  # each call writes a `flyte_dask.report` page (`task_reports`)
+
+
+_warned_gpu: set[str] = set()
+"""Tasks whose ignored GPU request this process has warned of."""
 
 
 class TaskTemplate(Generic[P, R]):
@@ -132,9 +138,26 @@ class TaskTemplate(Generic[P, R]):
         return self.options.resources
 
     @functools.cached_property
-    def dask_resources(self) -> dict[str, float]:
-        """The Dask ``resources=`` restriction every future of this task carries."""
+    def requested_resources(self) -> dict[str, float]:
+        """The Dask resources the task's `Resources` ask for (``GPU``, ``GPU-<MODEL>``)."""
         return self.resources.dask_resources()
+
+    @property
+    def dask_resources(self) -> dict[str, float]:
+        """The Dask ``resources=`` restriction every future of this task carries: `requested_resources`, less the
+        GPU on the embedded cluster of a machine without one (``flyte-dask.local-gpu``: warned once per task)."""
+        requested = self.requested_resources
+        if not requested or not settings.ignoring_gpu_requests():
+            return requested
+        if self.name not in _warned_gpu:
+            _warned_gpu.add(self.name)
+            warnings.warn(
+                f"task {self.name} asks for {requested}, and the embedded cluster has no GPU: it runs on a CPU worker, "
+                "as Flyte's local runner runs it (Dask config flyte-dask.local-gpu: 'refuse' fails it instead)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return {}
 
     def override(
         self,

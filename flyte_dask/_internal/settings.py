@@ -72,6 +72,12 @@ SETTINGS: tuple[Setting, ...] = (
         "~/.cache/flyte-dask/raw",
         "where flyte.io Files, Dirs, DataFrames and reports are written: a directory or any fsspec URL every worker reaches",
     ),
+    Setting(
+        "local-gpu",
+        "ignore",
+        "on the embedded cluster when this machine has no GPU: 'ignore' runs GPU tasks on its CPU workers with one "
+        "warning per task (as Flyte's local runner runs them), 'refuse' fails them as a real cluster does",
+    ),
     Setting("full-tracebacks", False, "show every frame of a task's traceback, not only the user's"),
     Setting("progress", "auto", "progress bars: True, False, or 'auto' (on in terminals and Jupyter)"),
     Setting("progress-delay", "0.5s", "a bar appears only once its work has lasted this long"),
@@ -100,6 +106,15 @@ def _nested(settings: tuple[Setting, ...]) -> dict[str, Any]:
 
 
 dask.config.update_defaults(_nested(SETTINGS))
+
+
+IGNORING_GPU = "flyte-dask.ignoring-gpu-requests"
+"""Set (in Dask's config, which the embedded cluster hands its workers) while GPU requests are ignored (`local-gpu`)."""
+
+
+def ignoring_gpu_requests() -> bool:
+    """Whether this process runs GPU tasks without their GPU request: the embedded cluster has no GPU (`local-gpu`)."""
+    return bool(dask.config.get(IGNORING_GPU, False))
 
 
 def get(key: str) -> Any:

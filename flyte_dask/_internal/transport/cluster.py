@@ -19,8 +19,10 @@ import sys
 import warnings
 from typing import Any
 
+import dask
 from distributed import LocalCluster, Nanny, SpecCluster
 
+from flyte_dask._internal import settings
 from flyte_dask._internal.nvml import probe
 
 EMBEDDED_PRELOAD = "flyte_dask._internal.runtime.embedded_worker"
@@ -69,6 +71,9 @@ def start_local_cluster(**options: Any) -> Any:
         )
     options.setdefault("threads_per_worker", CPU_THREADS)
     options.setdefault("n_workers", max(1, _cpus() // options["threads_per_worker"]))
+    if settings.get("local-gpu") == "ignore" and not options.get("resources"):
+        # As Flyte's local runner: a GPU pipeline runs on a laptop (its workers get the flag with Dask's config).
+        dask.config.set({settings.IGNORING_GPU: True})
     return LocalCluster(**options)
 
 

@@ -22,6 +22,7 @@ from distributed import Client, Security, Worker, get_client
 from distributed.core import rpc
 
 from flyte_dask._internal import bridge as _bridge
+from flyte_dask._internal import settings
 from flyte_dask._internal.context import current_worker_task
 from flyte_dask._internal.interrupts import install_excepthook
 from flyte_dask._internal.quiet import quiet_compute_failures
@@ -49,6 +50,7 @@ class Session:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+            dask.config.set({settings.IGNORING_GPU: False})
 
 
 _session: Session | None = None
