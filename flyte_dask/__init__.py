@@ -7,6 +7,7 @@ is a Dask future tagged with the task's resources.
 import logging
 
 from flyte_dask import errors
+from flyte_dask._absent import Absent, declaration
 from flyte_dask._alias import install_as_flyte
 from flyte_dask._config import init, init_from_config
 from flyte_dask._deployment import (
@@ -50,6 +51,76 @@ TimeoutType = TimeoutRequest
 
 logger = logging.getLogger("flyte_dask.user")
 """A logger for task code (Flyte 2's ``flyte.logger``); on a worker its records go to Dask's worker log."""
+
+
+_DECLARED = (
+    "Cron",
+    "FixedRate",
+    "Trigger",
+    "TriggerTime",
+    "OnArtifact",
+    "TriggeredArtifact",
+    "TriggeredPartition",
+    "Link",
+)
+"""Flyte 2.12 declarations its local runner accepts and ignores: made here, inert (`_absent.Declared`)."""
+
+_PLATFORM = {
+    "AMD_GPU": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
+    "APPLE_SILICON": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
+    "HABANA_GAUDI": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
+    "Neuron": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
+    "TPU": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
+    "Environment": "TaskEnvironment is the environment here",
+    "AppHandle": "Flyte apps and serving: Dask runs batch work",
+    "serve": "Flyte apps and serving: Dask runs batch work",
+    "with_servecontext": "Flyte apps and serving: Dask runs batch work",
+    "deploy": "nothing is deployed: code travels to workers with cloudpickle; flyte.run(task, ...) runs it",
+    "build": "nothing is built: workers run in the environment they were started in",
+    "build_images": "nothing is built: workers run in the environment they were started in",
+    "ImageBuild": "nothing is built: workers run in the environment they were started in",
+    "Checkpoint": "return results, or use cache='auto' (a rerun skips finished items)",
+    "BaseCheckpoint": "return results, or use cache='auto' (a rerun skips finished items)",
+    "latest_checkpoint": "return results, or use cache='auto' (a rerun skips finished items)",
+    "ConditionWebhook": "Flyte's human-in-the-loop conditions need its backend",
+    "new_condition": "Flyte's human-in-the-loop conditions need its backend",
+    "init_from_api_key": "flyte.init(address) connects to a Dask scheduler",
+    "init_in_cluster": "flyte.init(address) connects to a Dask scheduler",
+    "init_passthrough": "flyte.init(address) connects to a Dask scheduler",
+    "load_interactive_ctx": "flyte.init(address) connects to a Dask scheduler",
+    "load_plugin_config": "flyte.init(address) connects to a Dask scheduler",
+    "rerun": "run the task again with flyte.run; with cache='auto' finished calls are skipped",
+    "run_python_script": "python -m flyte_dask script.py runs a script on Dask",
+}
+"""Flyte 2.12's top-level names of its platform: they import, and using one says what to use instead."""
+
+
+def is_control_plane_available() -> bool:
+    """Whether a Flyte control plane is reachable (Flyte 2's): never, on Dask."""
+    return False
+
+
+def current_project() -> str | None:
+    """The Flyte project of the run (Flyte 2's): there is none on Dask."""
+    return None
+
+
+def current_domain() -> str | None:
+    """The Flyte domain of the run (Flyte 2's): there is none on Dask."""
+    return None
+
+
+system_logger = logging.getLogger("flyte_dask")
+"""Flyte 2's ``flyte.system_logger``: flyte_dask's own logger."""
+
+
+def __getattr__(name: str) -> object:
+    """Flyte 2.12's platform names (`_PLATFORM`) and inert declarations (`_DECLARED`): importing one works."""
+    if name in _DECLARED:
+        return declaration(f"flyte.{name}")
+    if name in _PLATFORM:
+        return Absent(f"flyte.{name}", _PLATFORM[name])
+    raise AttributeError(f"module 'flyte_dask' has no attribute {name!r}")
 
 
 def version() -> str:
@@ -96,6 +167,10 @@ __all__ = [
     "init",
     "init_from_config",
     "install_as_flyte",
+    "is_control_plane_available",
+    "current_project",
+    "current_domain",
+    "system_logger",
     "logger",
     "map",
     "run",

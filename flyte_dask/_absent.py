@@ -48,3 +48,24 @@ def absent_names(module: str, names: tuple[str, ...], instead: str) -> tuple[lis
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
     return sorted(names), __getattr__
+
+
+class Declared:
+    """A Flyte declaration that Flyte's local runner accepts and ignores (a `Trigger`, a `Cron` schedule, a
+    `Link`): made here too, it holds what it was given and does nothing, so a module that declares one imports."""
+
+    def __init__(self, declared: str, /, *args: Any, **kwargs: Any) -> None:
+        self._name, self.args, self.kwargs = declared, args, kwargs
+
+    def __repr__(self) -> str:
+        return f"<{self._name} (declared; schedules and links are Flyte platform features, not run on Dask)>"
+
+
+def declaration(name: str) -> Callable[..., Declared]:
+    """A maker of `Declared` ``name`` objects, standing in for Flyte's class of that name."""
+
+    def make(*args: Any, **kwargs: Any) -> Declared:
+        return Declared(name, *args, **kwargs)
+
+    make.__name__ = make.__qualname__ = name.rsplit(".", 1)[-1]
+    return make

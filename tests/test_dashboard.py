@@ -33,8 +33,8 @@ def _get(url: str) -> str:
 def test_the_dashboard_link_serves_the_live_dashboard(no_session: None) -> None:
     client = flyte.init(n_workers=1, threads_per_worker=2, dashboard_address="127.0.0.1:0")
     try:
+        Event("dash-no-wait-needed", client=client).set()  # the embedded cluster runs it to the end (local mode)
         link = flyte.run(held, 0, "dash-no-wait-needed")  # a run's url is the dashboard
-        Event("dash-no-wait-needed", client=client).set()
         assert link.outputs()[0] == 0 and link.url is not None
         base = link.url.rsplit("/", 1)[0]
         assert "needs bokeh" not in _get(link.url) and "Dask" in _get(link.url)

@@ -348,3 +348,13 @@ def test_names_flyte_has_and_dask_does_not_import_and_refuse_on_use() -> None:
             absent.anything  # noqa: B018
     with pytest.raises(AttributeError):
         remote.NoSuchName  # noqa: B018
+
+
+def test_every_top_level_name_of_flyte_imports() -> None:
+    from flyte_dask import TPU, Cron, Trigger, deploy  # each of Flyte 2.12's names imports
+
+    assert "declared" in repr(Cron("0 * * * *")) and "declared" in repr(Trigger(name="nightly"))
+    assert not flyte.is_control_plane_available() and flyte.current_project() is None
+    for absent, advice in ((TPU, "Resources(gpu=...)"), (deploy, "flyte.run(task, ...)")):
+        with pytest.raises(errors.NotOnDaskError, match=re.escape(advice)):
+            absent()

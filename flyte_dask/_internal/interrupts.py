@@ -100,12 +100,12 @@ def _finish_runs() -> None:
     if not pending:
         return
     names = ", ".join(run.name for run in pending)
-    print(
-        f"flyte_dask: waiting for {len(pending)} unfinished run(s) before exiting: {names} (Ctrl-C aborts)",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
+    try:  # a Ctrl-C anywhere in here, even while the first line is printed, aborts what is still going
+        print(
+            f"flyte_dask: waiting for {len(pending)} unfinished run(s) before exiting: {names} (Ctrl-C aborts)",
+            file=sys.stderr,
+            flush=True,
+        )
         for run in pending:
             run.wait()
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ worker processes it starts. Importing this module registers the defaults.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,10 +89,11 @@ ENVIRONMENT: dict[str, str] = {
     "FLYTE_DASK_CONFIG": "the YAML file init_from_config() reads when given none",
     "FLYTE_DASK_PROGRESS": "1, 0 or auto: switches progress bars, over the progress key",
     "FLYTE_DASK_FULL_TRACEBACKS": "1: every traceback frame, as the full-tracebacks key",
+    "FLYTE_DASK_IGNORING_GPU_REQUESTS": "set by flyte_dask in the embedded cluster's workers when local-gpu applies",
 }
 """The environment variables flyte_dask reads, beside Dask's own."""
 
-CONFIG_ENV, PROGRESS_ENV, FULL_TRACEBACKS_ENV = ENVIRONMENT
+CONFIG_ENV, PROGRESS_ENV, FULL_TRACEBACKS_ENV, IGNORING_GPU_ENV = ENVIRONMENT
 
 
 def _nested(settings: tuple[Setting, ...]) -> dict[str, Any]:
@@ -108,13 +110,18 @@ def _nested(settings: tuple[Setting, ...]) -> dict[str, Any]:
 dask.config.update_defaults(_nested(SETTINGS))
 
 
-IGNORING_GPU = "flyte-dask.ignoring-gpu-requests"
-"""Set (in Dask's config, which the embedded cluster hands its workers) while GPU requests are ignored (`local-gpu`)."""
+_ignoring_gpu = [False]  # the driver's word: its session is such an embedded cluster (set by the session)
+
+
+def ignore_gpu_requests(ignoring: bool) -> None:
+    """The driver's session starts (True) or ends running GPU tasks on the embedded cluster's CPU workers."""
+    _ignoring_gpu[0] = ignoring
 
 
 def ignoring_gpu_requests() -> bool:
-    """Whether this process runs GPU tasks without their GPU request: the embedded cluster has no GPU (`local-gpu`)."""
-    return bool(dask.config.get(IGNORING_GPU, False))
+    """Whether this process runs GPU tasks without their GPU request (`local-gpu`): the driver of an embedded
+    cluster with no GPU, or one of its workers."""
+    return _ignoring_gpu[0] or os.environ.get(IGNORING_GPU_ENV) == "1"
 
 
 def get(key: str) -> Any:

@@ -19,7 +19,6 @@ import sys
 import warnings
 from typing import Any
 
-import dask
 from distributed import LocalCluster, Nanny, SpecCluster
 
 from flyte_dask._internal import settings
@@ -71,10 +70,16 @@ def start_local_cluster(**options: Any) -> Any:
         )
     options.setdefault("threads_per_worker", CPU_THREADS)
     options.setdefault("n_workers", max(1, _cpus() // options["threads_per_worker"]))
-    if settings.get("local-gpu") == "ignore" and not options.get("resources"):
-        # As Flyte's local runner: a GPU pipeline runs on a laptop (its workers get the flag with Dask's config).
-        dask.config.set({settings.IGNORING_GPU: True})
+    if ignores_gpu_requests(options):  # its workers run nested GPU calls without the request too
+        options["env"] = {**options.get("env", {}), settings.IGNORING_GPU_ENV: "1"}
     return LocalCluster(**options)
+
+
+def ignores_gpu_requests(options: dict[str, Any]) -> bool:
+    """Whether the embedded cluster that ``options`` start runs GPU tasks on CPU workers (``flyte-dask.local-gpu``):
+    it has no GPU worker (no GPU here, or no dask-cuda) and advertises no resources of its own."""
+    gpu_workers = bool(probe().devices()) and dask_cuda_installed()
+    return settings.get("local-gpu") == "ignore" and not gpu_workers and not options.get("resources")
 
 
 def _keep_main_to_driver() -> None:

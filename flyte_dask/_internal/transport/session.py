@@ -29,7 +29,7 @@ from flyte_dask._internal.quiet import quiet_compute_failures
 from flyte_dask._internal.runtime.crashes import CrashPlugin
 from flyte_dask._internal.runtime.orchestration import ResourceReleasePlugin
 from flyte_dask._internal.transport import submission
-from flyte_dask._internal.transport.cluster import start_local_cluster
+from flyte_dask._internal.transport.cluster import ignores_gpu_requests, start_local_cluster
 from flyte_dask._internal.transport.health import _client_loop
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -50,7 +50,7 @@ class Session:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
-            dask.config.set({settings.IGNORING_GPU: False})
+            settings.ignore_gpu_requests(False)
 
 
 _session: Session | None = None
@@ -100,7 +100,9 @@ def init(
         elif address is None:
             if security is not None:
                 cluster_options["security"] = security
+            ignoring = ignores_gpu_requests(cluster_options)
             cluster = start_local_cluster(**cluster_options)
+            settings.ignore_gpu_requests(ignoring)
             _session = Session(client=Client(cluster, set_as_default=False, security=cluster.security), cluster=cluster)
         else:
             _session = Session(

@@ -272,4 +272,4 @@ async def picklable_result(client: Client, future: Future, task: TaskSpec, first
     beside it (where its data is) replaces each value that cannot be pickled with a failure
     naming the item, so the other items still arrive."""
     repaired = client.submit(picklable_items, future, task.name, first, item_name, task.by_value, pure=False)
-    return unshipped(await gather(client, [repaired]))[0]
+    return unshipped((await gather(client, [repaired]))[0])
