@@ -69,16 +69,40 @@ class TaskContext:
     raw_data_path: str | None = None
     disable_run_cache: bool = False
     run_start_time: datetime.datetime | None = None  #: when the run began (UTC), inside a run
+    data: dict[str, Any] = field(default_factory=dict)  #: Flyte's per-context data; empty here
+    interactive_mode: bool = False  #: Flyte's notebook mode flag; a Dask task is never interactive
 
     def __bool__(self) -> bool:
         return True
+
+    def __getitem__(self, key: str) -> Any:
+        """A value of `data` (Flyte's), or None."""
+        return self.data.get(key)
+
+    @property
+    def run_base_dir(self) -> str | None:
+        """Where the run's files go (Flyte's metadata folder of the run): ``<raw_data_path>/<run name>``."""
+        if self.raw_data_path is None or self.action.run_name is None:
+            return None
+        return f"{self.raw_data_path.rstrip('/')}/{self.action.run_name}"
+
+    @property
+    def checkpoint(self) -> None:
+        """Flyte's checkpoint helper: None, as Flyte gives where no checkpoint store is configured (Dask has
+        none; ``cache='auto'`` makes a rerun skip the calls that finished)."""
+        return None
+
+    def is_in_cluster(self) -> bool:
+        """Whether the call runs on Flyte's backend (Flyte's): never, on Dask."""
+        return False
 
 
 class NullTaskContext:
     """What `ctx` returns outside a task: falsy, and every field None, so ``flyte.ctx().action`` needs no guard."""
 
     action = mode = group_data = custom_context = env_vars = key = worker = version = raw_data_path = None
-    run_start_time = None
+    run_start_time = run_base_dir = checkpoint = data = None
+    interactive_mode = False
     disable_run_cache = False
 
     def __bool__(self) -> bool:

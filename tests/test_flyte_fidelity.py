@@ -358,3 +358,17 @@ def test_every_top_level_name_of_flyte_imports() -> None:
     for absent, advice in ((TPU, "Resources(gpu=...)"), (deploy, "flyte.run(task, ...)")):
         with pytest.raises(errors.NotOnDaskError, match=re.escape(advice)):
             absent()
+
+
+@env.task
+def context_fields() -> list[object]:
+    c = flyte.ctx()
+    return [c.run_base_dir, c.checkpoint, c.is_in_cluster(), c.interactive_mode, c["missing"]]
+
+
+def test_task_context_has_flytes_fields(session: Client) -> None:
+    base, checkpoint, in_cluster, interactive, missing = (
+        flyte.with_runcontext(name="ctx-run").run(context_fields).outputs()[0]
+    )
+    assert isinstance(base, str) and base.endswith("/ctx-run")
+    assert (checkpoint, in_cluster, interactive, missing) == (None, False, False, None)
