@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dask
 import yaml
 
 from flyte_dask._loader import load_script
@@ -63,23 +64,36 @@ def test_the_helm_values_add_a_gpu_worker_group() -> None:
     assert gpu["custom_command"] == ["dask", "cuda", "worker"]
 
 
-def test_jobqueue_pools_start_batch_jobs_that_ask_for_a_gpu_and_advertise_it() -> None:
-    recipe = load_script(DEPLOY / "jobqueue/hpc.py")
-    for pools, directive in (
-        (recipe.slurm_pools, "#SBATCH --gres=gpu:1"),
-        (recipe.pbs_pools, "#PBS -l select=1:ncpus=8:ngpus=1"),
-    ):
-        cluster = pools("cpu", "gpu", host="127.0.0.1", dashboard_address=None)  # no job starts until scaled
-        try:
-            scripts = {}
-            for pool in ("cpu", "gpu"):
-                spec = cluster.pools[pool].spec("127.0.0.1")
-                job = spec["cls"](cluster.scheduler.address, name=f"{pool}-1", **spec["options"])
-                scripts[pool] = job.job_script()
-            assert cluster.pools["gpu"].resources == {"GPU": 1} and not cluster.pools["cpu"].resources
-        finally:
-            cluster.close()
+def test_jobqueue_pools_start_batch_jobs_that_ask_for_a_gpu_and_advertise_it(tmp_path: Path) -> None:
+    import dask_jobqueue  # noqa: F401  (its config defaults load before the test sets some over them)
+
+    from flyte_dask.deploy import pbs_pools, slurm_pools
+
+    jobqueue = {"jobqueue.slurm.cores": 6, "jobqueue.slurm.memory": "12GB", "jobqueue.slurm.walltime": "02:00:00"}
+    jobqueue |= {"jobqueue.pbs.cores": 8, "jobqueue.pbs.memory": "16GB"}
+    logs = str(tmp_path / "logs")
+    gpu_options = {"queue": "gpu", "cores": 8, "account": "ml-team", "log_directory": logs}
+    for pools, directive in ((slurm_pools, "#SBATCH --gres=gpu:1"), (pbs_pools, "#PBS -l select=1:ncpus=8:ngpus=1")):
+        with dask.config.set(jobqueue):
+            cluster = pools(
+                cpu={"queue": "cpu", "processes": 2}, gpu=gpu_options, host="127.0.0.1", dashboard_address=None
+            )
+            try:
+                scripts = {}
+                for pool in ("cpu", "gpu"):
+                    spec = cluster.pools[pool].spec("127.0.0.1")
+                    job = spec["cls"](cluster.scheduler.address, name=f"{pool}-1", **spec["options"])
+                    scripts[pool] = job.job_script()
+                assert cluster.pools["gpu"].resources == {"GPU": 1} and not cluster.pools["cpu"].resources
+                assert cluster.pools["gpu"].threads == 8  # the job's cores, one worker process
+            finally:
+                cluster.close()
         gpu, cpu = scripts["gpu"], scripts["cpu"]
         assert directive in gpu and "--preload flyte_dask.gpu_preload" in gpu and "--name gpu-1" in gpu
         assert cluster.scheduler.address in gpu  # the workers join the pools' one scheduler
         assert "export CUDA_VISIBLE_DEVICES=" in cpu and "gpu_preload" not in cpu and "gres" not in cpu
+        assert "ml-team" in gpu and logs in gpu  # options given reach the job script
+        if pools is slurm_pools:
+            assert cluster.pools["cpu"].threads == 3  # the config's 6 cores over 2 processes
+            assert "#SBATCH -t 02:00:00" in cpu and "--mem=12G" in cpu  # the rest from jobqueue.slurm.*
+    assert "gpu" not in slurm_pools(cpu={"queue": "cpu"}, host="127.0.0.1", dashboard_address=None).pools

@@ -5,7 +5,8 @@ A failed call is reported to its caller, who may handle it (``return_exceptions=
 level, which an embedded cluster's workers print to the driver's terminal. This filter
 drops those records for flyte_dask's calls from the worker's stream handlers only: the
 worker's own log (``client.get_worker_logs()``, the dashboard's Logs page) keeps them.
-Set ``flyte-dask.full-tracebacks`` to see them on the terminal again.
+Set ``flyte-dask.full-tracebacks`` to see them on the terminal again. The scheduler's line for each
+poll of a pool's adaptive target is dropped the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from flyte_dask._internal.keys import KEY_PATTERN, is_call_key
 
 _RESCHEDULE = re.compile(rf"^Attempting to reschedule task \('{KEY_PATTERN}'.*which was not found")
 _CANCELLED = re.compile(rf"^Async instruction for .*\('{KEY_PATTERN}'.* ended with CancelledError")
+_POLLS = {("pool_target",), ("idle_workers",)}
+"""The functions `PoolAdaptive` runs on the scheduler to size its pool (`runtime.adaptive`), as Dask logs them."""
 _lock = threading.Lock()
 _installed = False
 
@@ -36,6 +39,8 @@ class _HandledByCaller(logging.Filter):
             return False
         if _RESCHEDULE.match(str(record.msg)):
             return False  # a cancelled call's task, already released: nothing was lost
+        if str(record.msg).startswith("Run out-of-band function") and record.args in _POLLS:
+            return False  # a pool's adaptive target, asked of the scheduler twice a second: routine, not news
         if (
             record.name == "distributed.client"
             and record.exc_info

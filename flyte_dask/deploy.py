@@ -1,0 +1,99 @@
+"""flyte_dask on a batch system: a `PoolCluster` of a CPU pool and a GPU pool of SLURM or PBS jobs (dask-jobqueue).
+
+Beyond Flyte 2 and Dask: ``pip install 'flyte-dask[deploy]'``, then::
+
+    from flyte_dask.deploy import slurm_pools
+    cluster = slurm_pools(cpu={"queue": "cpu", "walltime": "04:00:00"}, gpu={"queue": "gpu"})
+    cluster.adapt(pool="cpu", maximum=20)
+    cluster.adapt(pool="gpu", maximum=8)
+    flyte.init(cluster)
+
+Each pool's dict holds dask-jobqueue job options (``queue``, ``cores``, ``memory``,
+``processes``, ``walltime``, ``account``, ``job_extra_directives``, ``worker_extra_args``,
+``log_directory``, ...); whatever is not given comes from dask-jobqueue's own config
+(``jobqueue.slurm.*``, ``jobqueue.pbs.*``), as ``SLURMCluster`` reads it. A pool's worker
+threads follow from its job's ``cores`` and ``processes``. GPU jobs ask for one GPU each
+(``--gres=gpu:1`` on SLURM, ``-l select=1:ncpus=N:ngpus=1`` on PBS) and their workers advertise it
+(``--preload flyte_dask.gpu_preload``); CPU jobs see no GPU. Job logs go to
+``<flyte-dask cache dir>/jobqueue-logs`` unless ``log_directory`` says otherwise. Every other
+keyword goes to `PoolCluster` (``host``, ``port``, ``dashboard_address``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dask
+
+from flyte_dask._internal import settings
+from flyte_dask._internal.transport import PoolCluster, WorkerPool
+
+GPU_WORKER_ARGS = ["--resources", "GPU=1", "--preload", "flyte_dask.gpu_preload"]
+"""What a GPU job's worker adds to its command line: the one GPU its job was given, advertised as a Dask
+resource, and its model (``GPU-<MODEL>=1``, read from NVML by the preload)."""
+
+_GPU_DIRECTIVE = {"slurm": "--gres=gpu:1", "pbs": "-l select=1:ncpus={cores}:ngpus=1"}
+"""How each batch system is asked for one GPU."""
+
+
+def slurm_pools(cpu: dict[str, Any] | None = None, gpu: dict[str, Any] | None = None, **cluster: Any) -> PoolCluster:
+    """Pools ``"cpu"`` and ``"gpu"`` of SLURM jobs (``gpu=None``: no GPU pool), both empty until scaled or
+    adapted; ``cpu``/``gpu`` are job options over ``jobqueue.slurm.*`` (see the module doc)."""
+    from dask_jobqueue.slurm import SLURMJob
+
+    return _pools("slurm", SLURMJob, cpu, gpu, cluster)
+
+
+def pbs_pools(cpu: dict[str, Any] | None = None, gpu: dict[str, Any] | None = None, **cluster: Any) -> PoolCluster:
+    """The same pools as PBS jobs, over ``jobqueue.pbs.*``."""
+    from dask_jobqueue.pbs import PBSJob
+
+    return _pools("pbs", PBSJob, cpu, gpu, cluster)
+
+
+def _pools(
+    system: str, job_class: type, cpu: dict[str, Any] | None, gpu: dict[str, Any] | None, cluster: dict[str, Any]
+) -> PoolCluster:
+    pools = {"cpu": _pool(system, job_class, dict(cpu or {}), with_gpu=False)}
+    if gpu is not None:
+        pools["gpu"] = _pool(system, job_class, dict(gpu), with_gpu=True)
+    cluster.setdefault("host", "0.0.0.0")  # jobs on other nodes join this scheduler
+    return PoolCluster(pools, **cluster)
+
+
+def _pool(system: str, job_class: type, options: dict[str, Any], *, with_gpu: bool) -> WorkerPool:
+    """One pool: its job options completed from dask-jobqueue's config, and its workers' threads from them."""
+    config = f"jobqueue.{system}"
+    cores = int(options.get("cores") or dask.config.get(f"{config}.cores", None) or 1)
+    processes = int(options.get("processes") or dask.config.get(f"{config}.processes", None) or 1)
+    options["cores"], options["processes"] = cores, processes
+    options.setdefault("memory", dask.config.get(f"{config}.memory", None) or "4GB")
+    options.setdefault("log_directory", dask.config.get(f"{config}.log-directory", None) or _log_directory())
+    if with_gpu:
+        directives = list(
+            options.get("job_extra_directives") or dask.config.get(f"{config}.job-extra-directives", None) or []
+        )
+        wanted = _GPU_DIRECTIVE[system].format(cores=cores)
+        if not any("gpu" in str(d) for d in directives):
+            directives.append(wanted)
+        options["job_extra_directives"] = directives
+        options["worker_extra_args"] = [*(options.get("worker_extra_args") or []), *GPU_WORKER_ARGS]
+    else:
+        options["job_script_prologue"] = [
+            *(options.get("job_script_prologue") or dask.config.get(f"{config}.job-script-prologue", None) or []),
+            "export CUDA_VISIBLE_DEVICES=",
+        ]
+    return WorkerPool(
+        threads=max(1, cores // processes),
+        resources={"GPU": 1} if with_gpu else {},
+        worker_class=job_class,
+        options=options,
+    )
+
+
+def _log_directory() -> str:
+    """Where job output goes by default: beside flyte_dask's cache, not in the driver's working directory."""
+    cache = str(settings.get("cache.path"))
+    root = os.path.expanduser(cache) if "://" not in cache else os.path.expanduser("~/.cache/flyte-dask")
+    return os.path.join(root, "jobqueue-logs")
