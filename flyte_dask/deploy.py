@@ -17,6 +17,12 @@ threads follow from its job's ``cores`` and ``processes``. GPU jobs ask for one 
 (``--preload flyte_dask.gpu_preload``); CPU jobs see no GPU. Job logs go to
 ``<flyte-dask cache dir>/jobqueue-logs`` unless ``log_directory`` says otherwise. Every other
 keyword goes to `PoolCluster` (``host``, ``port``, ``dashboard_address``).
+
+Work that can never start fails clearly: a job the batch system refuses (``sbatch``/``qsub`` exits non-zero),
+or that SLURM holds pending for a reason that will not clear (``PartitionConfig``,
+``ReqNodeNotAvail``, an unknown account, ...), marks its pool failed (the job is cancelled and not submitted
+again); every map, gather or call waiting for that pool's workers then raises
+`flyte_dask.UnsatisfiableResourcesError` naming the pool, what was asked and the batch system's words.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 import dask
 
 from flyte_dask._internal import settings
-from flyte_dask._internal.transport import PoolCluster, WorkerPool
+from flyte_dask._internal.transport import PoolCluster, WorkerPool, watched_job
 
 GPU_WORKER_ARGS = ["--resources", "GPU=1", "--preload", "flyte_dask.gpu_preload"]
 """What a GPU job's worker adds to its command line: the one GPU its job was given, advertised as a Dask
@@ -55,11 +61,13 @@ def pbs_pools(cpu: dict[str, Any] | None = None, gpu: dict[str, Any] | None = No
 def _pools(
     system: str, job_class: type, cpu: dict[str, Any] | None, gpu: dict[str, Any] | None, cluster: dict[str, Any]
 ) -> PoolCluster:
-    pools = {"cpu": _pool(system, job_class, dict(cpu or {}), with_gpu=False)}
+    made: list[PoolCluster] = []  # the cluster, once made: the pools' jobs report to it
+    pools = {"cpu": _pool(system, watched_job(job_class, "cpu", made), dict(cpu or {}), with_gpu=False)}
     if gpu is not None:
-        pools["gpu"] = _pool(system, job_class, dict(gpu), with_gpu=True)
+        pools["gpu"] = _pool(system, watched_job(job_class, "gpu", made), dict(gpu), with_gpu=True)
     cluster.setdefault("host", "0.0.0.0")  # jobs on other nodes join this scheduler
-    return PoolCluster(pools, **cluster)
+    made.append(PoolCluster(pools, **cluster))
+    return made[0]
 
 
 def _pool(system: str, job_class: type, options: dict[str, Any], *, with_gpu: bool) -> WorkerPool:

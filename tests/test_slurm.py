@@ -112,3 +112,33 @@ def test_walltime_and_account_reach_the_job_script(slurm: None, tmp_path: Path) 
         cluster.close()
     assert "#SBATCH -t 01:30:00" in script and "#SBATCH -A ml-team" in script
     assert "gpu" not in cluster.pools
+
+
+@pytest.mark.parametrize(
+    ("cpu", "words"),
+    [
+        ({"queue": "nosuch"}, "sbatch refused the job: "),  # sbatch exits non-zero: an unknown partition
+        ({"queue": "small", "cores": 8}, "PENDING (PartitionConfig)"),  # more cores than partition 'small' allows
+    ],
+    ids=["refused", "pending-forever"],
+)
+def test_a_pool_whose_jobs_cannot_start_fails_the_map_clearly(
+    slurm: None, no_session: None, tmp_path: Path, cpu: dict[str, object], words: str
+) -> None:
+    job = {"cores": 2, "memory": "2GB", "walltime": "00:10:00", "log_directory": str(tmp_path / "logs")}
+    cluster = slurm_pools(cpu={**job, **cpu}, gpu=None, host="127.0.0.1", dashboard_address=None)
+    try:
+        cluster.adapt(pool="cpu", minimum=0, maximum=2, interval="500ms")
+        flyte.init(cluster)
+        start = time.monotonic()
+        with pytest.raises(flyte.UnsatisfiableResourcesError) as caught:
+            list(flyte.map(where, range(10)))
+        took = time.monotonic() - start
+        print(f"{words.split(':')[0]}: the map failed after {took:.1f}s")
+    finally:
+        flyte.shutdown()
+        cluster.close()
+    message = str(caught.value)
+    assert "pool 'cpu'" in message and words in message, message
+    assert took < 30, took  # the scheduler check's interval (5 s) and squeue's poll, not the 10 min grow-timeout
+    assert eventually(lambda: not _jobs(), timeout=30), _jobs()  # the job is left cancelled, not queued

@@ -5,7 +5,8 @@ Runs on the driver and, for nested calls, in a worker's Dask task. Its modules:
 `leases` (`ClusterLimit` semaphores), `waits` (awaiting futures, failures as Flyte's
 classes), `health` (the scheduler's liveness, the cluster's workers, whether it grows),
 `reports` (what the scheduler can tell), `cluster` (the embedded cluster), `pools` (a
-local cluster of pools that each scale on their own). Everything else in flyte_dask
+local cluster of pools that each scale on their own), `jobs` (batch-system jobs that report one that
+cannot start). Everything else in flyte_dask
 reaches Dask's client through the names below, and takes the types it annotates with
 (`Client`, `Future`, `Security`, `Semaphore`) from here too.
 
@@ -28,6 +29,7 @@ from flyte_dask._internal.transport.health import (
     scheduler_check_interval,
     scheduler_gone,
 )
+from flyte_dask._internal.transport.jobs import watched_job
 from flyte_dask._internal.transport.leases import (
     acquire_lease,
     limit_semaphore,
@@ -117,4 +119,5 @@ __all__ = [
     "submit_call_async",
     "unpicklable_argument",
     "wait",
+    "watched_job",
 ]

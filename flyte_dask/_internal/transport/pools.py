@@ -10,6 +10,7 @@ dask-jobqueue job types, on one machine.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from collections.abc import Callable
@@ -24,6 +25,20 @@ from distributed.protocol.pickle import dumps
 from flyte_dask._internal.runtime import adaptive as _target
 from flyte_dask._internal.transport.cluster import EMBEDDED_PRELOAD, _keep_main_to_driver
 from flyte_dask._resources import GPU_RESOURCE
+
+POOL_FAILURES = ["flyte-dask", "pool-failures"]
+"""Scheduler metadata: per pool whose workers cannot start, why (`PoolFailure`); waits read it (`Unrunnable`)."""
+
+
+@dataclass(frozen=True)
+class PoolFailure:
+    """Why a pool's workers cannot start: the batch system refused its job, or holds it for a reason that will
+    not clear on its own. The pool starts no more workers until ``adapt``/``scale`` asks for it again."""
+
+    pool: str  #: the pool's name
+    resources: dict[str, float]  #: what each of its workers would have offered
+    takes_unrestricted: bool  #: whether it would have run work that asks for no resources
+    why: str  #: the batch system's own words (the ``sbatch`` error, the ``squeue`` reason)
 
 
 @dataclass(frozen=True)
@@ -166,6 +181,7 @@ class PoolCluster(SpecCluster):
             raise ValueError("PoolCluster needs at least one pool, e.g. {'cpu': WorkerPool(threads=2)}")
         self.pools = dict(pools)  #: each pool's kind of worker, by name; the first is the default
         self.adaptives: dict[str, PoolAdaptive] = {}  #: the adaptive scaling of each pool that has it
+        self.failures: dict[str, PoolFailure] = {}  #: pools whose workers cannot start, and why (`fail_pool`)
         self._host = host
         self._counters = dict.fromkeys(self.pools, 0)
         _keep_main_to_driver()
@@ -184,9 +200,33 @@ class PoolCluster(SpecCluster):
         """The names of the workers planned in ``pool``."""
         return [str(name) for name in self.worker_spec if str(name).startswith(f"{self._pool_of(pool)}-")]
 
+    def fail_pool(self, pool: str, why: str) -> None:
+        """Record that ``pool``'s workers cannot start (``why``: the batch system's words), stop planning any, and
+        tell the scheduler, where every call waiting for such a worker reads it and fails (`Unrunnable`)."""
+        spec = self.pools[pool]
+        failure = PoolFailure(pool, dict(spec.resources), spec.takes_unrestricted, why)
+        if self.failures.get(pool) == failure:
+            return
+        self.failures[pool] = failure
+        for worker in self.workers_of(pool):
+            if worker not in {v["name"] for v in self.scheduler_info.get("workers", {}).values()}:
+                del self.worker_spec[worker]  # never resubmitted: the job is left cancelled, not queued
+        scheduler = self.scheduler
+        if isinstance(scheduler, Scheduler):
+            scheduler.set_metadata(keys=[*POOL_FAILURES, pool], value=dataclasses.asdict(failure))
+        if self.loop is not None:
+            self.loop.add_callback(self._correct_state)  # closes the jobs left out of the plan
+
+    def _clear_failure(self, pool: str) -> None:
+        if self.failures.pop(pool, None) is not None and isinstance(self.scheduler, Scheduler):
+            self.scheduler.set_metadata(keys=[*POOL_FAILURES, pool], value=None)
+
     def scale(self, n: int = 0, memory: Any = None, cores: Any = None, *, pool: str | None = None) -> None:
-        """Plan ``n`` workers in ``pool`` (the default pool if None); the others are left as they are."""
+        """Plan ``n`` workers in ``pool`` (the default pool if None); the others are left as they are. A pool whose
+        workers cannot start (`fail_pool`) plans none until `adapt` is called for it again."""
         name = self._pool_of(pool)
+        if name in self.failures:
+            n = 0
         spec = self.pools[name]
         if cores is not None:
             n = max(n, math.ceil(cores / spec.threads))
@@ -208,6 +248,7 @@ class PoolCluster(SpecCluster):
         """Scale ``pool`` with the work its workers can take, between ``minimum`` and ``maximum`` workers;
         ``kwargs`` go to Dask's `Adaptive` (``interval``, ``wait_count``, ``target_duration``)."""
         name = self._pool_of(pool)
+        self._clear_failure(name)
         if name in self.adaptives:
             self.adaptives[name].stop(reason="adapt() called again")
         adaptive = self.adaptives[name] = PoolAdaptive(

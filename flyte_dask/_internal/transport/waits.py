@@ -36,6 +36,7 @@ from flyte_dask._internal.transport.health import (
     scheduler_gone,
     scheduler_rpc,
 )
+from flyte_dask._internal.transport.pools import POOL_FAILURES
 
 
 def orchestrate_if_on_worker() -> None:
@@ -81,12 +82,25 @@ class Unrunnable:
         """Raise if ``future``'s task has been unrunnable for longer than the cluster's timeout."""
         rpc = scheduler_rpc(client)
         status = await _bridge.await_on(_client_loop(client), rpc.get_task_status(keys=[future.key]))
-        if status.get(future.key) != "no-worker":
+        state = status.get(future.key)
+        if state not in ("no-worker", "queued"):
+            self.since = None
+            return
+        view = await cluster_view_async(client, max_age=1.0)
+        if state == "queued" and view.offers:  # waits for a thread of the workers there: it will run
             self.since = None
             return
         now = time.monotonic()
         self.since = self.since or now
-        view = await cluster_view_async(client, max_age=1.0)
+        failed = await _bridge.await_on(_client_loop(client), rpc.get_metadata(keys=POOL_FAILURES, default=None))
+        for failure in (failed or {}).values():
+            if failure and (failure["resources"] if self.request else failure["takes_unrestricted"]):
+                if all(failure["resources"].get(name, 0) >= amount for name, amount in self.request.items()):
+                    raise errors.UnsatisfiableResourcesError(
+                        f"task {self.task_name} asks for {self.request or 'a CPU worker'}, which only pool "
+                        f"{failure['pool']!r} offers, and its workers cannot start: {failure['why']}. Fix the pool's "
+                        "job options (queue, cores, memory, walltime, account) and call cluster.adapt(pool=...) again."
+                    )
         limit = parse_timedelta(settings.get("grow-timeout" if view.growable else "resources-timeout"))
         if now - self.since >= limit:
             raise errors.UnsatisfiableResourcesError.for_request(
