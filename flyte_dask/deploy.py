@@ -28,10 +28,13 @@ again); every map, gather or call waiting for that pool's workers then raises
 from __future__ import annotations
 
 import os
-from typing import Any
+import sys
+import types
+from typing import Any, NoReturn
 
 import dask
 
+from flyte_dask._absent import Absent
 from flyte_dask._internal import settings
 from flyte_dask._internal.transport import PoolCluster, WorkerPool, watched_job
 
@@ -105,3 +108,16 @@ def _log_directory() -> str:
     cache = str(settings.get("cache.path"))
     root = os.path.expanduser(cache) if "://" not in cache else os.path.expanduser("~/.cache/flyte-dask")
     return os.path.join(root, "jobqueue-logs")
+
+
+class _DeployModule(types.ModuleType):
+    """This module, callable as Flyte 2's ``flyte.deploy(env)`` is (under ``import flyte``), to say what to do."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        Absent(
+            "flyte.deploy",
+            "nothing is deployed: code travels to workers with cloudpickle; flyte.run(task, ...) runs it",
+        )()
+
+
+sys.modules[__name__].__class__ = _DeployModule
