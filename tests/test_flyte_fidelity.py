@@ -176,6 +176,16 @@ class Point(typing.TypedDict):
     y: int
 
 
+class Reply(typing.TypedDict):
+    text: str
+    extra: typing.NotRequired[int]
+
+
+@env.task
+def reply(with_extra: bool) -> Reply:
+    return {"text": "hi", "extra": 1} if with_extra else {"text": "hi"}
+
+
 class Pair(typing.NamedTuple):
     count: int
     label: str
@@ -229,6 +239,7 @@ def test_typed_dicts_are_checked_and_datetimes_cross_as_utc(session: Client) -> 
     assert add_point({"x": 1, "y": 2}) == 3
     with pytest.raises(TypeError, match=r"missing keys \['y'\]"):
         add_point({"x": 1})
+    assert reply(False) == {"text": "hi"} and reply(True) == {"text": "hi", "extra": 1}  # NotRequired may be left out
     shifted = flyte.run(shift, datetime.datetime(2024, 1, 15, 10, 30)).outputs()[0]
     assert shifted == datetime.datetime(2024, 1, 15, 11, 30, tzinfo=datetime.UTC)
 

@@ -82,15 +82,27 @@ def _typeddict_mismatch(value: object, tp: Any) -> str | None:
     """A ``TypedDict`` is a dict with its required keys, each value fitting its key's annotation."""
     if not isinstance(value, dict):
         return f"expected {type_name(tp)}, got {_describe(value)}"
-    missing = sorted(set(tp.__required_keys__) - set(value))
+    hints = resolved_hints(tp)
+    optional = {key for key, hint in hints.items() if _not_required(hint)}
+    missing = sorted(set(tp.__required_keys__) - optional - set(value))  # NotRequired under string annotations too
     if missing:
         return f"expected {type_name(tp)}, missing keys {missing}"
-    hints = resolved_hints(tp)
     for key, item in value.items():
-        why = mismatch(item, hints[key]) if key in hints else None
+        hint = hints.get(key)
+        if typing.get_origin(hint) in (typing.Required, typing.NotRequired):
+            hint = typing.get_args(hint)[0]
+        why = mismatch(item, hint) if key in hints else None
         if why:
             return f"in key {key!r}: {why}"
     return None
+
+
+def _not_required(hint: Any) -> bool:
+    """Whether a TypedDict key's annotation says ``NotRequired[...]``, also where it is still a string (a module
+    with ``from __future__ import annotations``, read where its names do not resolve)."""
+    if isinstance(hint, typing.ForwardRef):
+        return hint.__forward_arg__.split("[", 1)[0].rsplit(".", 1)[-1] == "NotRequired"
+    return typing.get_origin(hint) is typing.NotRequired
 
 
 def convert(value: Any, tp: Any) -> Any:
