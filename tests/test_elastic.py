@@ -147,3 +147,48 @@ def test_a_sync_map_inside_an_async_task_raises_at_once_naming_aio(session: Clie
         flyte.run(maps_blocking, n=10).outputs()
     assert time.monotonic() - start < 30
     assert "flyte.map.aio" in str(info.value) and "Deadlock detected" in str(info.value)
+
+
+@gpu_env.task
+def gpu_item(i: int) -> int:
+    time.sleep(0.2)
+    return i
+
+
+def _gpu_item(i: int) -> int:
+    time.sleep(0.2)
+    return i
+
+
+def _peak_workers(run: object) -> int:
+    """The most workers a fresh adaptive GPU cluster (0 to 4 workers advertising GPU=1) had while ``run(client)`` ran."""
+    import threading
+
+    with LocalCluster(n_workers=0, threads_per_worker=1, resources={"GPU": 1}, dashboard_address=None) as cluster:
+        cluster.adapt(minimum=0, maximum=4)
+        with Client(cluster, set_as_default=False) as client:
+            peak, done = [0], threading.Event()
+
+            def watch() -> None:
+                while not done.wait(0.05):
+                    peak[0] = max(peak[0], len(cluster.scheduler.workers))
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            try:
+                run(client)  # type: ignore[operator]
+            finally:
+                done.set()
+                watcher.join()
+                flyte.shutdown()
+    return peak[0]
+
+
+def test_a_small_gpu_map_grows_a_plain_adaptive_cluster_as_far_as_raw_dask(no_session: None) -> None:
+    raw = _peak_workers(lambda client: client.gather(client.map(_gpu_item, range(40), resources={"GPU": 1})))
+
+    def mapped(client: Client) -> None:
+        flyte.init(client)
+        assert list(flyte.map(gpu_item, range(40))) == list(range(40))
+
+    assert _peak_workers(mapped) == raw == 4

@@ -43,6 +43,11 @@ _DEEP_PATIENCE = 0.1
 Item = tuple[int, tuple[Any, ...]]
 
 
+GROWABLE_PROBES = 64
+"""Single-item tasks a fan-out of unknown cost puts on a cluster that can grow before its first result: a small
+map's every item, so Dask's adaptive target grows the cluster as far as for raw Dask's ``client.map``."""
+
+
 def setting(name: str) -> Any:
     """A ``flyte-dask.map`` tunable from Dask's config."""
     return settings.get(f"map.{name}")
@@ -245,8 +250,13 @@ class Batcher:
         if self.growable:
             # What the workers there now cannot run waits on the scheduler (queued, or unrunnable for want of
             # resources), where the cluster's adaptive target counts it; a cap or a probe keeps its own size.
-            probing = self.item_seconds is None and not self.fixed_batch and not self._sized_by_spread()
-            return limit if self.concurrency > 0 or probing else max(limit, setting("growable-tasks"))
+            if self.concurrency > 0:
+                return limit
+            if self.item_seconds is None and not self.fixed_batch and not self._sized_by_spread():
+                # Probing: single items until one comes back with its cost, enough of them that the adaptive
+                # target sees work waiting from the start, as raw Dask's client.map shows every item.
+                return max(limit, min(self.length, GROWABLE_PROBES))
+            return max(limit, setting("growable-tasks"))
         return min(limit, self.capacity.total) if self.capacity is not None else limit
 
     def _sized_by_spread(self) -> bool:
