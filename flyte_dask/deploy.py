@@ -1,4 +1,7 @@
-"""flyte_dask on a batch system: a `PoolCluster` of a CPU pool and a GPU pool of SLURM or PBS jobs (dask-jobqueue).
+"""flyte_dask on a batch system or Kubernetes: a CPU pool and a GPU pool, each scaling on its own.
+
+SLURM and PBS (`slurm_pools`, `pbs_pools`): a `PoolCluster` of batch jobs (dask-jobqueue). Kubernetes
+(`kube_pools`): dask-kubernetes' ``KubeCluster`` with a GPU worker group that `PoolAdaptive` sizes from zero.
 
 Beyond Flyte 2 and Dask: ``pip install 'flyte-dask[deploy]'``, then::
 
@@ -36,7 +39,7 @@ import dask
 
 from flyte_dask._absent import Absent
 from flyte_dask._internal import settings
-from flyte_dask._internal.transport import PoolCluster, WorkerPool, watched_job
+from flyte_dask._internal.transport import PoolAdaptive, PoolCluster, WorkerPool, watched_job
 
 GPU_WORKER_ARGS = ["--resources", "GPU=1", "--preload", "flyte_dask.gpu_preload"]
 """What a GPU job's worker adds to its command line: the one GPU its job was given, advertised as a Dask
@@ -108,6 +111,67 @@ def _log_directory() -> str:
     cache = str(settings.get("cache.path"))
     root = os.path.expanduser(cache) if "://" not in cache else os.path.expanduser("~/.cache/flyte-dask")
     return os.path.join(root, "jobqueue-logs")
+
+
+def kube_cluster_spec(
+    name: str, image: str, cpu_workers: int = 1, threads: int = 4, memory: str = "16G"
+) -> dict[str, Any]:
+    """The dask-kubernetes ``DaskCluster``: its scheduler and the default worker group of CPU workers that see no
+    GPU (``image``: flyte-dask installed, the driver's release)."""
+    from dask_kubernetes.operator import make_cluster_spec
+
+    limits = {"cpu": str(threads), "memory": memory}
+    spec: dict[str, Any] = make_cluster_spec(
+        name=name,
+        image=image,
+        n_workers=cpu_workers,
+        resources={"requests": dict(limits), "limits": dict(limits)},
+        env={"CUDA_VISIBLE_DEVICES": ""},
+        worker_command=["dask", "worker", "--nthreads", str(threads)],
+    )
+    return spec
+
+
+def kube_gpu_group_spec(gpu_image: str, threads: int = 4) -> dict[str, Any]:
+    """The ``gpu`` worker group's worker: one GPU per pod, advertised (GPU=1, GPU-<MODEL>=1) by the preload
+    (``gpu_image``: ``flyte-dask[gpu-cuda13]`` installed, with CuPy, dask-cuda and nvidia-ml-py)."""
+    from dask_kubernetes.operator import make_worker_spec
+
+    spec: dict[str, Any] = make_worker_spec(
+        image=gpu_image,
+        n_workers=0,
+        resources={"limits": {"nvidia.com/gpu": "1"}},
+        worker_command=["dask", "cuda", "worker", "--nthreads", str(threads), "--preload", "flyte_dask.gpu_preload"],
+    )
+    spec["spec"]["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    return spec
+
+
+def kube_gpu_pool(cluster: Any, threads: int = 4, maximum: int = 8) -> PoolAdaptive:
+    """Size the ``gpu`` worker group of ``cluster`` (a `KubeCluster`) from zero to ``maximum`` with the GPU work
+    (dask-kubernetes' own autoscaler sizes the default group only)."""
+    return PoolAdaptive(
+        cluster,
+        WorkerPool(threads=threads, resources={"GPU": 1}),
+        prefix=f"{cluster.name}-gpu-worker-",
+        resize=lambda n: cluster.scale(n, worker_group="gpu"),
+        minimum=0,
+        maximum=maximum,
+    )
+
+
+def kube_pools(
+    image: str, gpu_image: str, name: str = "flyte-dask", threads: int = 4, max_cpu: int = 20, max_gpu: int = 8
+) -> tuple[Any, PoolAdaptive]:
+    """A `KubeCluster` on the current Kubernetes context with a CPU pool (the default group, the operator's
+    autoscaler) and a GPU pool from zero (`kube_gpu_pool`), both adapting; ``flyte.init(cluster)`` then."""
+    from dask_kubernetes.operator import KubeCluster
+
+    cluster = KubeCluster(custom_cluster_spec=kube_cluster_spec(name, image, threads=threads))
+    cluster.add_worker_group("gpu", custom_spec=kube_gpu_group_spec(gpu_image, threads))
+    cluster.adapt(minimum=1, maximum=max_cpu)  # the operator's DaskAutoscaler, for the default group
+    dask.config.set({"flyte-dask.elastic": True})  # fan-outs keep a backlog in flight for both to see
+    return cluster, kube_gpu_pool(cluster, threads, max_gpu)
 
 
 class _DeployModule(types.ModuleType):

@@ -9,8 +9,6 @@ from typing import Any
 import dask
 import yaml
 
-from flyte_dask._loader import load_script
-
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 PRELOAD = ["--preload", "flyte_dask.gpu_preload"]
 
@@ -42,16 +40,17 @@ def test_the_dask_kubernetes_manifest_has_an_autoscaled_cpu_pool_and_a_gpu_pool_
     assert gpu["spec"]["cluster"] == autoscaler["spec"]["cluster"] == name
     assert gpu["spec"]["worker"]["replicas"] == 0 and _is_gpu_worker(_container(gpu["spec"]["worker"]))
     assert _runs(_container(gpu["spec"]["worker"])["args"], "dask", "cuda", "worker")
-    # The operator names the group's workers <group>-worker-<id>: the prefix kubecluster.py gives PoolAdaptive.
+    # The operator names the group's workers <group>-worker-<id>: the prefix flyte_dask.deploy.kube_gpu_pool gives PoolAdaptive.
     assert gpu["metadata"]["name"] == f"{name}-gpu"
 
 
 def test_kubecluster_specs_advertise_the_gpu_and_hide_it_from_cpu_workers() -> None:
-    recipe = load_script(DEPLOY / "kubernetes/kubecluster.py")
-    spec = recipe.cluster_spec("demo")
+    from flyte_dask.deploy import kube_cluster_spec, kube_gpu_group_spec
+
+    spec = kube_cluster_spec("demo", image="registry.example/flyte-dask:1")
     assert spec["kind"] == "DaskCluster" and spec["metadata"]["name"] == "demo"
     assert _is_cpu_worker(_container(spec["spec"]["worker"]))
-    group = recipe.gpu_group_spec()
+    group = kube_gpu_group_spec("registry.example/flyte-dask-gpu:1")
     assert group["replicas"] == 0 and _is_gpu_worker(_container(group))
     assert _runs(_container(group)["args"], "dask", "cuda", "worker")
 
