@@ -192,3 +192,16 @@ def test_a_small_gpu_map_grows_a_plain_adaptive_cluster_as_far_as_raw_dask(no_se
         assert list(flyte.map(gpu_item, range(40))) == list(range(40))
 
     assert _peak_workers(mapped) == raw == 4
+
+
+def test_work_waiting_on_a_cluster_with_no_worker_fails_after_the_grow_timeout(no_session: None) -> None:
+    settings = {"flyte-dask.elastic": True, "flyte-dask.grow-timeout": "1s", "flyte-dask.scheduler-check": 0.5}
+    with dask.config.set(settings), LocalCluster(n_workers=0, dashboard_address=None) as cluster:
+        flyte.init(Client(cluster, set_as_default=False))  # its workers never start: no adapt(), none added
+        try:
+            start = time.monotonic()
+            with pytest.raises(flyte.UnsatisfiableResourcesError, match="the cluster has no workers"):
+                list(flyte.map(leaf, range(5)))
+            assert time.monotonic() - start < 20
+        finally:
+            flyte.shutdown()

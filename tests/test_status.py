@@ -170,3 +170,20 @@ def test_status_warns_of_a_cache_directory_others_can_write(tmp_path: Path) -> N
         )
         shared.chmod(0o700)
         assert _exposure("tcp://127.0.0.1:1") == []
+
+
+def test_a_gpu_worker_that_cannot_read_nvml_says_so(tmp_path: Path, no_session: None) -> None:
+    from flyte_dask._internal.runtime.gpu import own_gpu_resources
+
+    if own_gpu_resources():
+        pytest.skip("NVML reads a GPU here: the worker advertises it, with nothing to warn of")
+    procs = DaskProcesses(tmp_path, env={"CUDA_VISIBLE_DEVICES": "0"})  # what SLURM sets in a --gres=gpu:1 job
+    try:
+        procs.worker("--nthreads", "1", "--preload", "flyte_dask.gpu_preload")
+        procs.wait_for_workers(1)
+        status = flyte.cluster_status(procs.address)
+    finally:
+        procs.close()
+    log = (tmp_path / "worker-1.log").read_text()
+    assert "was given GPUs (CUDA_VISIBLE_DEVICES=0) but NVML reads none" in log and "gpu-cuda12" in log, log[-2000:]
+    assert [w.resources for w in status.workers] == [{}]  # status shows it advertising nothing
