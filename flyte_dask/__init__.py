@@ -40,6 +40,15 @@ from flyte_dask._runcontext import TaskContext, ctx, custom_context, get_custom_
 from flyte_dask._status import ClusterStatus, WorkerStatus, cluster_status
 from flyte_dask._task import TaskTemplate
 from flyte_dask._trace import trace
+from flyte_dask._triggers import (
+    Cron,
+    FixedRate,
+    OnArtifact,
+    Trigger,
+    TriggeredArtifact,
+    TriggeredPartition,
+    TriggerTime,
+)
 from flyte_dask.errors import UnsatisfiableResourcesError
 
 __version__ = "0.1.0"
@@ -54,16 +63,7 @@ logger = logging.getLogger("flyte_dask.user")
 """A logger for task code (Flyte 2's ``flyte.logger``); on a worker its records go to Dask's worker log."""
 
 
-_DECLARED = (
-    "Cron",
-    "FixedRate",
-    "Trigger",
-    "TriggerTime",
-    "OnArtifact",
-    "TriggeredArtifact",
-    "TriggeredPartition",
-    "Link",
-)
+_DECLARED = ("Link",)
 """Flyte 2.12 declarations its local runner accepts and ignores: made here, inert (`_absent.Declared`)."""
 
 _PLATFORM = {
@@ -183,4 +183,11 @@ __all__ = [
     "trace",
     "version",
     "with_runcontext",
+    "Trigger",
+    "Cron",
+    "FixedRate",
+    "OnArtifact",
+    "TriggerTime",
+    "TriggeredArtifact",
+    "TriggeredPartition",
 ]

@@ -16,8 +16,45 @@ from flyte_dask._internal.bridge import Syncified
 from flyte_dask._internal.transport import DEFAULT_CONNECT_TIMEOUT, Client
 from flyte_dask._internal.transport import init as _init
 
-init = Syncified(_init)
-"""Connect to a Dask cluster (`transport.init`); ``await flyte.init.aio(...)`` in async code, as Flyte's syncified ``init``."""
+FLYTE_INIT_OPTIONS = frozenset(
+    {
+        "org", "project", "domain", "root_dir", "log_level", "log_format", "reset_root_logger", "user_log_level",
+        "endpoint", "headless", "insecure", "insecure_skip_verify", "ca_cert_file_path", "auth_type", "command",
+        "proxy_command", "api_key", "client_id", "client_credentials_secret", "auth_client_config", "rpc_retries",
+        "http_proxy_url", "disable_keyring", "storage", "batch_size", "image_builder", "images", "image_registry",
+        "source_config_path", "sync_local_sys_paths", "load_plugin_type_transformers", "local_persistence",
+        "local_tracked", "local_tracked_strict", "scopes",
+    }
+)  # fmt: skip
+"""Flyte 2.12's `init` parameters. They configure Flyte's platform (endpoint, auth, images, project), so here they are
+accepted and ignored, never handed to the embedded `LocalCluster` as worker options."""
+
+_HARMLESS = frozenset({"root_dir", "log_format", "batch_size", "sync_local_sys_paths", "load_plugin_type_transformers"})
+"""Flyte options that change nothing a program can see on Dask (``root_dir`` roots a code bundle; code travels
+by cloudpickle here): ignored without a warning."""
+
+
+def _ignore_flyte_options(where: str, options: dict[str, Any]) -> None:
+    """Warn once for each of Flyte's platform options set in ``options`` (``where`` names the call)."""
+    for name, value in options.items():
+        if value not in (None, False) and name not in _HARMLESS:
+            ignored(
+                f"{where}({name}=...)",
+                "it configures Flyte's platform; Dask needs only the scheduler's address",
+                stacklevel=5,
+            )
+
+
+def _init_flyte(address: Any = None, **options: Any) -> Client:
+    """`transport.init`, taking Flyte's own `init` keywords as well (`FLYTE_INIT_OPTIONS`, ignored with a warning)."""
+    _ignore_flyte_options("init", {name: options.pop(name) for name in FLYTE_INIT_OPTIONS & options.keys()})
+    return _init(address, **options)
+
+
+_init_flyte.__doc__ = _init.__doc__
+init = Syncified(_init_flyte)
+"""Connect to a Dask cluster (`transport.init`); ``await flyte.init.aio(...)`` in async code, as Flyte's syncified ``init``.
+Flyte's platform keywords (``project``, ``endpoint``, ``api_key``, ...) are accepted and ignored, saying so."""
 
 
 def _init_from_config(
@@ -36,13 +73,7 @@ def _init_from_config(
     cluster. Flyte's other settings (``project``, ``storage``, ...) are accepted and ignored.
     """
     del root_dir  # Flyte's code root: code travels to Dask workers with cloudpickle
-    for name, value in flyte_options.items():
-        if value is not None and name not in ("log_format", "batch_size", "sync_local_sys_paths"):
-            ignored(
-                f"init_from_config({name}=...)",
-                "it configures Flyte's platform; Dask needs only the scheduler's address",
-                stacklevel=4,
-            )
+    _ignore_flyte_options("init_from_config", flyte_options)
     config = _read(path_or_config if path_or_config is not None else os.environ.get(settings.CONFIG_ENV))
     address = config.get("address") or config.get("scheduler-address") or config.get("scheduler_address")
     if address is None:

@@ -28,6 +28,7 @@ PLATFORM_WHY = "it configures Flyte's Kubernetes platform, and Dask workers are 
 
 _OPTION_WHY = {
     "secrets": "Dask has no secret store: set the secrets as environment variables where the workers start",
+    "triggers": "Dask fires no schedules; task.triggers keeps them, and cron or a workflow manager can call flyte.run",
 }
 
 

@@ -32,6 +32,7 @@ from flyte_dask._options import (
 )
 from flyte_dask._resources import Resources
 from flyte_dask._task import TaskOptions, TaskTemplate
+from flyte_dask._triggers import Trigger, to_triggers
 from flyte_dask.extras import Sleep  # runs its body, as Flyte's local runner does
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -180,7 +181,7 @@ class TaskEnvironment:
         max_inline_io_bytes: int = 10 * 1024 * 1024,
         queue: str | None = None,
         service_account: str | None = None,
-        triggers: Any = (),
+        triggers: Trigger | tuple[Trigger, ...] | list[Trigger] = (),
         links: Any = (),
         task_resolver: Any | None = None,
         entrypoint: bool = False,
@@ -203,7 +204,7 @@ class TaskEnvironment:
         max_inline_io_bytes: int = 10 * 1024 * 1024,
         queue: str | None = None,
         service_account: str | None = None,
-        triggers: Any = (),
+        triggers: Trigger | tuple[Trigger, ...] | list[Trigger] = (),
         links: Any = (),
         task_resolver: Any | None = None,
         entrypoint: bool = False,
@@ -243,6 +244,7 @@ class TaskEnvironment:
             limit=limit or self.limit,
             env_vars=tuple(sorted((self.env_vars or {}).items())),
             report=report,
+            triggers=to_triggers(triggers),
         )
 
         def decorate(func: F) -> TaskTemplate[Any, Any]:

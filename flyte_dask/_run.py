@@ -23,6 +23,7 @@ from flyte_dask._internal.transport import Client, Future
 from flyte_dask._runcontext import run_context, run_scope
 from flyte_dask._summary import RunSummary, build
 from flyte_dask._task import TaskTemplate
+from flyte_dask._triggers import check_max_action_concurrency
 
 _FOLLOW_SECONDS = 0.5
 """How often a run's progress bar asks the scheduler for the items its tasks finished."""
@@ -406,13 +407,7 @@ def with_runcontext(
     ``queue``, ``log_level``, ...) are accepted and warn once each.
     """
     del preserve_original_types  # outputs keep their types either way (see above)
-    concurrency = platform.get("max_action_concurrency")
-    if concurrency is not None and (concurrency < 0 or concurrency == 1):  # Flyte 2.12's check and words
-        raise ValueError(
-            f"max_action_concurrency must be 0 (platform default) or at least 2, got {concurrency}. "
-            "A value of 1 would deadlock the run: the parent action holds a concurrency slot while "
-            "waiting for its child actions to run."
-        )
+    check_max_action_concurrency(platform.get("max_action_concurrency"))
     unknown = sorted(set(platform) - set(_RUN_IGNORED))
     if unknown:
         raise TypeError(

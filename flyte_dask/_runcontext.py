@@ -18,6 +18,7 @@ import dask
 
 from flyte_dask._internal.context import current_worker_task, groups_of
 from flyte_dask._internal.keys import key_name
+from flyte_dask._trace import trace_action_name
 
 ANNOTATION = "flyte"
 """The Dask annotation holding the run context: ``{"run", "mode", "custom", "env"}``."""
@@ -27,7 +28,8 @@ Mode = Literal["local", "remote", "hybrid"]
 
 @dataclass(frozen=True)
 class ActionID:
-    """A task call's identity (Flyte's ``ActionID``): ``name`` is its Dask key, ``run_name`` its run's name."""
+    """A task call's identity (Flyte's ``ActionID``): ``name`` is its Dask key (inside a `trace`, the trace call's own
+    name, derived from it), ``run_name`` its run's name."""
 
     name: str
     run_name: str | None = None
@@ -125,7 +127,7 @@ def ctx() -> TaskContext | NullTaskContext:
     groups = groups_of(annotations)
     key = state.key
     return TaskContext(
-        action=ActionID(name=key_name(key), run_name=run.get("run")),
+        action=ActionID(name=trace_action_name() or key_name(key), run_name=run.get("run")),
         mode=run.get("mode", "remote"),
         group_data=GroupData(groups[-1]) if groups else None,
         custom_context=dict(run.get("custom", {})),

@@ -42,6 +42,7 @@ from flyte_dask._options import (
 from flyte_dask._resources import Resources
 from flyte_dask._runcontext import run_context
 from flyte_dask._trace import refuse_in_trace
+from flyte_dask._triggers import Trigger
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,6 +60,7 @@ class TaskOptions:
     limit: ClusterLimit | None = None
     env_vars: tuple[tuple[str, str], ...] = ()  # the environment's, set for each call on the worker (`environ`)
     report: bool = False  # each call writes a `flyte_dask.report` page (`task_reports`)
+    triggers: tuple[Trigger, ...] = ()  # Flyte's declarations, kept to read back: Dask fires no schedule
 
 
 _warned_gpu: set[str] = set()
@@ -128,6 +130,11 @@ class TaskTemplate(Generic[P, R]):
     @property
     def retries(self) -> RetryStrategy:
         return self.options.retries
+
+    @property
+    def triggers(self) -> tuple[Trigger, ...]:
+        """The `Trigger`s declared with ``@env.task(triggers=...)``, as Flyte keeps them (none fires on Dask)."""
+        return self.options.triggers
 
     @property
     def timeout(self) -> Timeout:

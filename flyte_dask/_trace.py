@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 from flyte_dask._internal import events
 from flyte_dask._internal.context import current_worker_task
+from flyte_dask._internal.keys import key_name
 from flyte_dask.errors import TraceDoesNotAllowNestedTasksError
 
 TRACE_TOPIC = events.TraceRecord.TOPIC
@@ -27,6 +29,17 @@ TRACE_TOPIC = events.TraceRecord.TOPIC
 T = TypeVar("T")
 
 _in_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("flyte_dask_in_trace", default=None)
+_trace_action: contextvars.ContextVar[str | None] = contextvars.ContextVar("flyte_dask_trace_action", default=None)
+_trace_calls = itertools.count(1)
+
+
+def trace_action_name() -> str | None:
+    """The action name of the trace call running here, or None outside one.
+
+    As on Flyte, a trace call is an action of its own: ``ctx().action.name`` inside it is
+    its task call's name, the trace's name and a number unique in this process.
+    """
+    return _trace_action.get()
 
 
 def refuse_in_trace(task_name: str) -> None:
@@ -47,6 +60,8 @@ def _traced(name: str) -> Iterator[None]:
         yield
         return
     token = _in_trace.set(name)
+    parent = _trace_action.get() or key_name(state.key)
+    action_token = _trace_action.set(f"{parent}-{name.rsplit('.', 1)[-1]}-{next(_trace_calls)}")
     start = time.time()
     error: str | None = None
     try:
@@ -55,6 +70,7 @@ def _traced(name: str) -> Iterator[None]:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        _trace_action.reset(action_token)
         _in_trace.reset(token)
         record = events.TraceRecord(name, str(state.key), events.current_span_ids(), start, time.time() - start, error)
         try:

@@ -13,6 +13,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 import typing
 from pathlib import Path
 
@@ -21,8 +23,7 @@ from distributed import Client
 from pydantic import BaseModel
 
 import flyte_dask as flyte
-from flyte_dask import errors
-from flyte_dask.durable import now
+from flyte_dask import _deployment, durable, errors
 
 from .conftest import DaskProcesses
 
@@ -149,8 +150,37 @@ def test_backoff_retry_runcontext_and_durable_now_as_flyte_does() -> None:
     for concurrency in (1, -1):
         with pytest.raises(ValueError, match="max_action_concurrency must be 0"):
             flyte.with_runcontext(max_action_concurrency=concurrency)
-    stamp = now()
+    stamp = durable.now()
     assert stamp.tzinfo is None and abs((datetime.datetime.now() - stamp).total_seconds()) < 60
+
+
+def test_durable_sleep_sleeps_what_is_left_and_is_laid_out_as_flytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # flyte 2.12's durable/_time.py: sleep until start + seconds, through asyncio.sleep in both forms; tests of
+    # Flyte programs patch time.time and asyncio.sleep there.
+    # Both are patched for this thread only: Dask's own threads keep the real clock and sleep.
+    here, real_sleep, real_time = threading.get_ident(), asyncio.sleep, time.time
+    slept: list[float] = []
+    ticks: typing.Iterator[float] = iter(())
+
+    async def sleep(seconds: float) -> None:
+        if threading.get_ident() != here:
+            return await real_sleep(seconds)
+        slept.append(seconds)
+
+    monkeypatch.setattr(durable._time.asyncio, "sleep", sleep)
+    monkeypatch.setattr(
+        durable._time.time, "time", lambda: next(ticks) if threading.get_ident() == here else real_time()
+    )
+    for clock, expected in (([100.0, 100.0], [5.0]), ([100.0, 103.0], [2.0]), ([100.0, 105.0], []), ([1.0, 9.0], [])):
+        slept.clear()
+        ticks = iter(clock)
+        durable.sleep(5.0)
+        assert slept == expected, clock
+    monkeypatch.undo()
+    started = time.monotonic()
+    asyncio.run(durable.sleep.aio(0.2))
+    durable.sleep(0.2)
+    assert time.monotonic() - started >= 0.4
 
 
 # -- values at a task boundary -----------------------------------------------------------------------------------
@@ -362,9 +392,9 @@ def test_names_flyte_has_and_dask_does_not_import_and_refuse_on_use() -> None:
 
 
 def test_every_top_level_name_of_flyte_imports() -> None:
-    from flyte_dask import TPU, Cron, Trigger, deploy  # each of Flyte 2.12's names imports
+    from flyte_dask import TPU, Link, deploy  # each of Flyte 2.12's names imports
 
-    assert "declared" in repr(Cron("0 * * * *")) and "declared" in repr(Trigger(name="nightly"))
+    assert "declared" in repr(Link(name="docs"))
     assert not flyte.is_control_plane_available() and flyte.current_project() is None
     for absent, advice in ((TPU, "Resources(gpu=...)"), (deploy, "flyte.run(task, ...)")):
         with pytest.raises(errors.NotOnDaskError, match=re.escape(advice)):
@@ -383,3 +413,54 @@ def test_task_context_has_flytes_fields(session: Client) -> None:
     )
     assert isinstance(base, str) and base.endswith("/ctx-run")
     assert (checkpoint, in_cluster, interactive, missing) == (None, False, False, None)
+
+
+@flyte.trace
+async def traced_step() -> str:
+    return flyte.ctx().action.name
+
+
+@env.task
+async def parent_and_trace_actions() -> list[str]:
+    return [flyte.ctx().action.name, await traced_step(), await traced_step(), flyte.ctx().action.name]
+
+
+def test_a_trace_runs_as_an_action_of_its_own(session: Client) -> None:
+    # flyte 2.12's _trace.py: the traced call gets a new action ID under the calling task's
+    parent, first, second, after = flyte.run(parent_and_trace_actions).outputs()[0]
+    assert parent == after and parent.startswith("fidelity.parent_and_trace_actions")
+    assert first.startswith(f"{parent}-traced_step-") and second.startswith(f"{parent}-traced_step-")
+    assert len({parent, first, second}) == 3
+
+
+def test_triggers_are_declared_and_kept_as_flyte_keeps_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # flyte 2.12's _trigger.py: fields, checks and constructors; _task_environment.py: task.triggers is a tuple
+    hourly = flyte.Trigger.hourly("when", inputs={"x": 1})
+    assert hourly.name == "hourly" and hourly.automation == flyte.Cron("0 * * * *")
+    assert hourly.inputs == {"when": flyte.TriggerTime, "x": 1}
+    assert str(flyte.Cron("0 3 * * *", timezone="Europe/London")) == "Cron Trigger: CRON_TZ=Europe/London 0 3 * * *"
+    assert [flyte.Trigger.daily().automation.expression, flyte.Trigger.weekly().automation.expression] == [  # type: ignore[union-attr]
+        "0 0 * * *",
+        "0 0 * * 0",
+    ]
+    assert str(flyte.FixedRate(60)) == "FixedRate Trigger: every 60 minutes"
+    assert flyte.OnArtifact("events", region="us").partitions == {"region": "us"}
+    with pytest.raises(ValueError, match="Trigger name cannot be empty"):
+        flyte.Trigger(name="")
+    with pytest.raises(ValueError, match="only available on schedule"):
+        flyte.Trigger("t", inputs={"when": flyte.TriggerTime})
+    with pytest.raises(ValueError, match="automation is not OnArtifact"):
+        flyte.Trigger("t", flyte.Cron("* * * * *"), inputs={"day": flyte.TriggeredPartition("date")})
+    with pytest.raises(ValueError, match="max_action_concurrency must be 0"):
+        flyte.Trigger("t", max_action_concurrency=1)
+    with pytest.raises(TypeError, match="must be a string value"):
+        flyte.OnArtifact("events", day=3)  # type: ignore[arg-type]
+    scheduled = flyte.TaskEnvironment(name="scheduled")
+    monkeypatch.setattr(_deployment, "_warned", set())  # each ignored option warns once per process
+    with pytest.warns(UserWarning, match="fires no schedules"):
+
+        @scheduled.task(triggers=hourly)
+        def once(when: datetime.datetime, x: int) -> int:
+            return x
+
+    assert once.triggers == (hourly,) and once(datetime.datetime.now(), 2) == 2

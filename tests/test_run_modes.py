@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from distributed import Client, Event, LocalCluster
 
 import flyte_dask as flyte
-from flyte_dask import errors
+from flyte_dask import _deployment, errors
 
 from .conftest import DaskProcesses, eventually
 
@@ -55,6 +56,26 @@ def test_on_the_embedded_cluster_run_runs_to_the_end_and_raises_there(embedded: 
     run = flyte.run(mode_seen)
     assert run.done() and run.phase == "SUCCEEDED"
     assert run.outputs()[0] == "local"
+
+
+def test_init_takes_flytes_platform_keywords_and_names_a_misspelt_option(
+    no_session: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(
+        TypeError, match="init\\(\\) got 'n_wrkers', which neither Flyte's init nor Dask's LocalCluster"
+    ):
+        flyte.init(n_wrkers=1)
+    monkeypatch.setattr(_deployment, "_warned", set())  # each ignored option warns once per process
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        client = flyte.init(api_key="", project="p", domain="d", n_workers=1, threads_per_worker=1)
+    try:
+        said = {str(w.message).split(":")[0]: w.filename for w in warned if w.category is UserWarning}
+        assert said == {f"flyte_dask ignores init({name}=...)": __file__ for name in ("api_key", "project", "domain")}
+        assert len(client.scheduler_info(n_workers=-1)["workers"]) == 1
+        assert flyte.run(mode_seen).outputs()[0] == "local"
+    finally:
+        flyte.shutdown()
 
 
 def test_mode_remote_returns_at_once_even_on_the_embedded_cluster(embedded: Client) -> None:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import inspect
 import os
 import sys
 import warnings
 from typing import Any
 
-from distributed import LocalCluster, Nanny, SpecCluster
+from distributed import LocalCluster, Nanny, SpecCluster, Worker
+from distributed.core import Server
 
 from flyte_dask._internal import settings
 from flyte_dask._internal.nvml import probe
@@ -54,6 +56,7 @@ def start_local_cluster(**options: Any) -> Any:
     Defaults: every address on 127.0.0.1 (the dashboard on a free port) and, without
     GPUs, ``n_workers`` = the cores this process may use, ``threads_per_worker=1``.
     """
+    _check_options(options)
     _keep_main_to_driver()
     options["preload"] = [*options.get("preload", ()), EMBEDDED_PRELOAD]
     options.setdefault("host", "127.0.0.1")
@@ -73,6 +76,27 @@ def start_local_cluster(**options: Any) -> Any:
     if ignores_gpu_requests(options):  # its workers run nested GPU calls without the request too
         options["env"] = {**options.get("env", {}), settings.IGNORING_GPU_ENV: "1"}
     return LocalCluster(**options)
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    """Refuse an option no part of the embedded cluster takes, before Dask fails on it in a worker process.
+
+    `LocalCluster` hands unknown keywords to every worker, whose start then fails with
+    "Nanny failed to start" and a traceback that never names the option.
+    """
+    takers: list[Any] = [c.__init__ for c in (LocalCluster, SpecCluster, Nanny, Worker, Server)]
+    if dask_cuda_installed() and probe().devices():
+        from dask_cuda import LocalCUDACluster
+
+        takers += [LocalCUDACluster.__init__, start_gpu_cluster]
+    known = {name for taker in takers for name in inspect.signature(taker).parameters}
+    unknown = sorted(options.keys() - known)
+    if unknown:
+        raise TypeError(
+            f"init() got {', '.join(map(repr, unknown))}, which neither Flyte's init nor Dask's LocalCluster and "
+            "its workers take. Check the spelling; options for the embedded cluster are LocalCluster's "
+            "(n_workers, threads_per_worker, resources, memory_limit, ...)"
+        )
 
 
 def ignores_gpu_requests(options: dict[str, Any]) -> bool:
