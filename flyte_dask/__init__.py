@@ -34,7 +34,17 @@ from flyte_dask._options import (
     TimeoutRequest,
     VersionParameters,
 )
-from flyte_dask._resources import GPU, Device, DeviceClass, Resources
+from flyte_dask._resources import (
+    AMD_GPU,
+    APPLE_SILICON,
+    GPU,
+    HABANA_GAUDI,
+    TPU,
+    Device,
+    DeviceClass,
+    Neuron,
+    Resources,
+)
 from flyte_dask._run import Run, RunOutputs, run, with_runcontext
 from flyte_dask._runcontext import TaskContext, ctx, custom_context, get_custom_context
 from flyte_dask._status import ClusterStatus, WorkerStatus, cluster_status
@@ -67,11 +77,6 @@ _DECLARED = ("Link",)
 """Flyte 2.12 declarations its local runner accepts and ignores: made here, inert (`_absent.Declared`)."""
 
 _PLATFORM = {
-    "AMD_GPU": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
-    "APPLE_SILICON": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
-    "HABANA_GAUDI": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
-    "Neuron": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
-    "TPU": "no Dask worker advertises it; Resources(gpu=...) asks for NVIDIA GPUs",
     "Environment": "TaskEnvironment is the environment here",
     "AppHandle": "Flyte apps and serving: Dask runs batch work",
     "serve": "Flyte apps and serving: Dask runs batch work",
@@ -142,6 +147,11 @@ __all__ = [
     "DeviceClass",
     "Documentation",
     "GPU",
+    "TPU",
+    "Neuron",
+    "AMD_GPU",
+    "HABANA_GAUDI",
+    "APPLE_SILICON",
     "Image",
     "PodTemplate",
     "Resources",

@@ -2,7 +2,8 @@
 
 Dask schedules on abstract, worker-advertised resources. A GPU request becomes a
 restriction on the ``GPU`` resource (and ``GPU-<MODEL>`` for a named model), so the
-scheduler places the task only on workers started with ``--resources GPU=1``.
+scheduler places the task only on workers started with ``--resources GPU=1``. Flyte's
+other accelerators (`TPU`, `Neuron`, `AMD_GPU`, ...) become resources named for their class.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 GPU_RESOURCE = "GPU"
 """The Dask resource name a GPU worker advertises, one unit per GPU."""
@@ -48,11 +49,11 @@ DeviceClass = Literal["GPU", "TPU", "NEURON", "AMD_GPU", "HABANA_GAUDI", "APPLE_
 
 @dataclass(frozen=True)
 class Device:
-    """An accelerator request (Flyte 2's ``flyte.Device``), as `GPU` makes it: ``Resources(gpu=GPU("H100", 1))``.
+    """An accelerator request (Flyte 2's ``flyte.Device``), as `GPU`, `TPU`, `Neuron`... make it.
 
-    On Dask a GPU device becomes the ``GPU`` and ``GPU-<MODEL>`` resource restriction.
-    Other device classes have no Dask workers that advertise them and are refused;
-    a MIG ``partition`` is not modelled (the task asks for a whole GPU of the model).
+    On Dask a device becomes a resource restriction: a GPU the ``GPU`` and ``GPU-<MODEL>``
+    resources; another class its own (``TPU`` and ``TPU-V5P``: beyond Flyte, workers started
+    with ``--resources TPU=4`` run them). A MIG or TPU ``partition`` is not modelled.
     """
 
     quantity: int
@@ -61,12 +62,21 @@ class Device:
     partition: str | None = None
 
     def __post_init__(self) -> None:
-        if self.device_class != "GPU":
+        if self.device_class not in get_args(DeviceClass):
             raise ValueError(
-                f"Device(device_class={self.device_class!r}): flyte_dask schedules NVIDIA GPUs only; use GPU(...)"
+                f"Device(device_class={self.device_class!r}): use one of {', '.join(get_args(DeviceClass))}"
             )
         if not isinstance(self.quantity, int) or self.quantity < 1:
             raise ValueError(f"Device(quantity={self.quantity!r}): use an int >= 1")
+        if (self.device == "AppleSilicon") != (self.device_class == "APPLE_SILICON"):
+            raise ValueError('The Apple Silicon device is device="AppleSilicon" with device_class="APPLE_SILICON"')
+
+    def dask_resources(self) -> dict[str, float]:
+        """The Dask resources one call holds: ``{"TPU": 1, "TPU-V5P": 1}`` (GPUs: `Resources.dask_resources`)."""
+        out: dict[str, float] = {self.device_class: float(self.quantity)}
+        if self.device:
+            out[f"{self.device_class}-{normalize_model(self.device)}"] = float(self.quantity)
+        return out
 
 
 def GPU(device: str, quantity: int, partition: str | None = None) -> Device:
@@ -82,6 +92,31 @@ def GPU(device: str, quantity: int, partition: str | None = None) -> Device:
     return Device(quantity=quantity, device_class="GPU", device=device.split(" ")[0], partition=partition)
 
 
+def TPU(device: str, partition: str | None = None) -> Device:
+    """A TPU of ``device`` (``"V5P"``), Flyte 2's ``flyte.TPU``: on Dask the ``TPU`` and ``TPU-<device>`` resources."""
+    return Device(quantity=1, device_class="TPU", device=device, partition=partition)
+
+
+def Neuron(device: str) -> Device:
+    """An AWS Neuron device (``"Trn1"``), Flyte 2's ``flyte.Neuron``: the ``NEURON`` resources on Dask."""
+    return Device(quantity=1, device_class="NEURON", device=device)
+
+
+def AMD_GPU(device: str) -> Device:
+    """An AMD GPU (``"MI300X"``), Flyte 2's ``flyte.AMD_GPU``: the ``AMD_GPU`` resources on Dask."""
+    return Device(quantity=1, device_class="AMD_GPU", device=device)
+
+
+def HABANA_GAUDI(device: str) -> Device:
+    """A Habana Gaudi (``"Gaudi1"``), Flyte 2's ``flyte.HABANA_GAUDI``: the ``HABANA_GAUDI`` resources on Dask."""
+    return Device(quantity=1, device_class="HABANA_GAUDI", device=device)
+
+
+def APPLE_SILICON() -> Device:
+    """The Mac's Metal GPU, Flyte 2's ``flyte.APPLE_SILICON``: the ``APPLE_SILICON`` resources on Dask."""
+    return Device(quantity=1, device_class="APPLE_SILICON", device="AppleSilicon")
+
+
 def parse_gpu(gpu: int | float | str | Device | None) -> tuple[float, str | None]:
     """Turn Flyte's ``gpu=`` value into ``(count, model or None)``.
 
@@ -92,6 +127,8 @@ def parse_gpu(gpu: int | float | str | Device | None) -> tuple[float, str | None
     if gpu is None:
         return 0.0, None
     if isinstance(gpu, Device):
+        if gpu.device_class != "GPU":  # another accelerator: its own resources (`Device.dask_resources`)
+            return 0.0, None
         return float(gpu.quantity), normalize_model(gpu.device) if gpu.device else None
     if isinstance(gpu, bool):
         raise TypeError("Resources(gpu=...) takes a count such as 1 or 0.5, or 'MODEL:COUNT'; got a bool")
@@ -145,6 +182,8 @@ class Resources:
 
     def dask_resources(self) -> dict[str, float]:
         """The Dask ``resources=`` restriction for one call: ``{"GPU": 1, "GPU-H100": 1}``."""
+        if isinstance(self.gpu, Device) and self.gpu.device_class != "GPU":
+            return self.gpu.dask_resources()
         count, model = parse_gpu(self.gpu)
         if not count:
             return {}

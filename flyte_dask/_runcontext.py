@@ -8,7 +8,9 @@ it, across processes and at any depth, through Dask itself.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from typing import Any, Literal
 
 import dask
 
-from flyte_dask._internal.context import current_worker_task, groups_of
+from flyte_dask._internal.context import current_attempt, current_worker_task, groups_of
 from flyte_dask._internal.keys import key_name
 from flyte_dask._trace import trace_action_name
 
@@ -73,6 +75,15 @@ class TaskContext:
     run_start_time: datetime.datetime | None = None  #: when the run began (UTC), inside a run
     data: dict[str, Any] = field(default_factory=dict)  #: Flyte's per-context data; empty here
     interactive_mode: bool = False  #: Flyte's notebook mode flag; a Dask task is never interactive
+    # Flyte's fields for its platform's storage and images: nothing on Dask stands behind them.
+    input_path: str | None = None
+    output_path: str | None = None
+    report: Any = None  #: Flyte's report object; `flyte_dask.report` works on the task's own page
+    checkpoint_paths: Any = None
+    code_bundle: Any = None  #: None: code travels to workers with cloudpickle
+    compiled_image_cache: Any = None
+    in_driver_literal_conversion: bool = False
+    task_action: Any = None
 
     def __bool__(self) -> bool:
         return True
@@ -97,6 +108,31 @@ class TaskContext:
     def is_in_cluster(self) -> bool:
         """Whether the call runs on Flyte's backend (Flyte's): never, on Dask."""
         return False
+
+    @property
+    def attempt_number(self) -> int:
+        """Which attempt of this call is running: 0 first, then 1, 2... as retries run it again (Flyte's)."""
+        return current_attempt()
+
+    # Flyte's distributed-training fields, read from the environment as Flyte reads them (None when unset).
+    rank = property(lambda self: _int_env("RANK"))
+    local_rank = property(lambda self: _int_env("LOCAL_RANK"))
+    world_size = property(lambda self: _int_env("WORLD_SIZE"))
+    local_world_size = property(lambda self: _int_env("LOCAL_WORLD_SIZE"))
+    node_rank = property(lambda self: _int_env("NODE_RANK"))
+    nnodes = property(lambda self: _int_env("NNODES"))
+    master_port = property(lambda self: _int_env("MASTER_PORT"))
+    master_addr = property(lambda self: os.environ.get("MASTER_ADDR"))
+    restart_attempt = property(lambda self: _int_env("JOBSET_RESTART_ATTEMPT"))
+
+    def replace(self, **changes: Any) -> TaskContext:
+        """A copy with ``changes`` (Flyte's ``TaskContext.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _int_env(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value is not None else None
 
 
 class NullTaskContext:

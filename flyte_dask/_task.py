@@ -159,7 +159,8 @@ class TaskTemplate(Generic[P, R]):
         if self.name not in _warned_gpu:
             _warned_gpu.add(self.name)
             warnings.warn(
-                f"task {self.name} asks for {requested}, and the embedded cluster has no GPU: it runs on a CPU worker, "
+                f"task {self.name} asks for {requested}, and the embedded cluster has no GPU or other accelerator: "
+                "it runs on a CPU worker, "
                 "as Flyte's local runner runs it (Dask config flyte-dask.local-gpu: 'refuse' fails it instead)",
                 RuntimeWarning,
                 stacklevel=2,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,7 @@ SEEDS = Path(__file__).parent / "seeds"
 # The persistent cache of cached tasks goes to a scratch directory, for this process,
 # the clusters it starts (Dask hands its config to worker processes) and subprocesses.
 _CACHE = tempfile.mkdtemp(prefix="flyte-dask-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 os.environ["DASK_FLYTE_DASK__CACHE__PATH"] = _CACHE
 dask.config.set({"flyte-dask.cache.path": _CACHE})
 

@@ -356,18 +356,21 @@ def test_the_embedded_cluster_runs_gpu_tasks_on_its_cpu_workers(tmp_path: Path) 
     script.write_text(
         "import flyte\n"
         "env = flyte.TaskEnvironment(name='gpu_pipeline', resources=flyte.Resources(gpu='A100:1'))\n"
+        "tpu = flyte.TaskEnvironment(name='tpu_pipeline', resources=flyte.Resources(gpu=flyte.TPU('V5P', '2x2x1')))\n"
         "@env.task\ndef embed(x: int) -> int:\n    return x * 2\n"
+        "@tpu.task\ndef tensor(x: int) -> int:\n    return x + 1\n"
         "if __name__ == '__main__':\n"
         "    flyte.init(n_workers=1, threads_per_worker=2)\n"
-        "    print(flyte.run(embed, 21).outputs()[0])\n"
+        "    print(flyte.run(embed, 21).outputs()[0], flyte.run(tensor, 1).outputs()[0])\n"
     )
     done = _program("-m", "flyte_dask", str(script))
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "42"
+    assert done.stdout.strip().splitlines()[-1] == "42 2"
     assert (
         "task gpu_pipeline.embed asks for {'GPU': 1.0, 'GPU-A100': 1.0}, and the embedded cluster has no GPU"
         in done.stderr
     )
+    assert "task tpu_pipeline.tensor asks for {'TPU': 1.0, 'TPU-V5P': 1.0}" in done.stderr
     refused = subprocess.run(
         [sys.executable, "-m", "flyte_dask", str(script)],
         capture_output=True,
@@ -392,11 +395,11 @@ def test_names_flyte_has_and_dask_does_not_import_and_refuse_on_use() -> None:
 
 
 def test_every_top_level_name_of_flyte_imports() -> None:
-    from flyte_dask import TPU, Link, deploy  # each of Flyte 2.12's names imports
+    from flyte_dask import Checkpoint, Link, deploy  # each of Flyte 2.12's names imports
 
     assert "declared" in repr(Link(name="docs"))
     assert not flyte.is_control_plane_available() and flyte.current_project() is None
-    for absent, advice in ((TPU, "Resources(gpu=...)"), (deploy, "flyte.run(task, ...)")):
+    for absent, advice in ((Checkpoint, "cache='auto'"), (deploy, "flyte.run(task, ...)")):
         with pytest.raises(errors.NotOnDaskError, match=re.escape(advice)):
             absent()
 
@@ -404,15 +407,33 @@ def test_every_top_level_name_of_flyte_imports() -> None:
 @env.task
 def context_fields() -> list[object]:
     c = flyte.ctx()
-    return [c.run_base_dir, c.checkpoint, c.is_in_cluster(), c.interactive_mode, c["missing"]]
+    return [c.run_base_dir, c.checkpoint, c.is_in_cluster(), c.interactive_mode, c["missing"], c.code_bundle, c.rank]
+
+
+@env.task(retries=3)
+async def succeeds_on_third_attempt() -> int:
+    attempt = flyte.ctx().attempt_number
+    if attempt < 2:
+        raise ConnectionError(f"attempt {attempt} fails")
+    return attempt
+
+
+@env.task(retries=1)
+def retried_once(x: int) -> int:
+    if flyte.ctx().attempt_number == 0:
+        raise ConnectionError("the first attempt fails")
+    return 10 * flyte.ctx().attempt_number + x
 
 
 def test_task_context_has_flytes_fields(session: Client) -> None:
-    base, checkpoint, in_cluster, interactive, missing = (
+    base, checkpoint, in_cluster, interactive, missing, bundle, rank = (
         flyte.with_runcontext(name="ctx-run").run(context_fields).outputs()[0]
     )
     assert isinstance(base, str) and base.endswith("/ctx-run")
-    assert (checkpoint, in_cluster, interactive, missing) == (None, False, False, None)
+    assert (checkpoint, in_cluster, interactive, missing, bundle, rank) == (None, False, False, None, None, None)
+    # attempt_number counts the attempts of this call (0 first), so retried code can tell which one it is
+    assert flyte.run(succeeds_on_third_attempt).outputs()[0] == 2
+    assert list(flyte.map(retried_once, [1, 2, 3])) == [11, 12, 13]
 
 
 @flyte.trace

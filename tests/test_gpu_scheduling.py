@@ -158,6 +158,30 @@ def test_unsatisfiable_request_fails_clearly(gpu: dict[str, str], request_: obje
     assert "--resources" in message
 
 
+def test_other_accelerators_are_resources_named_for_their_class(no_session: None) -> None:
+    # Flyte's TPU(...), Neuron(...), AMD_GPU(...) devices: workers started with --resources TPU=1 run them
+    tpu = on_cpu.override(resources=flyte.Resources(gpu=flyte.TPU("V5P", "2x2x1")))
+    neuron = on_cpu.override(resources=flyte.Resources(gpu=flyte.Neuron("Trn1")))
+    assert tpu.dask_resources == {"TPU": 1.0, "TPU-V5P": 1.0} and neuron.resources.gpu_count == 0
+    with LocalCluster(n_workers=0, dashboard_address=None) as cluster:
+        (tpu_worker,) = add_workers(cluster, 1, 2, resources={"TPU": 1, "TPU-V5P": 1})
+        add_workers(cluster, 1, 2)
+        client = flyte.init(Client(cluster, set_as_default=False))
+        client.wait_for_workers(2)
+        try:
+            workers = {
+                info["name"]: address for address, info in client.scheduler_info(n_workers=-1)["workers"].items()
+            }
+            assert set(flyte.map(tpu, range(6), itertools.repeat(0.01), batch_size=1)) == {workers[tpu_worker]}
+            with dask.config.set({"flyte-dask.resources-timeout": "0.5s"}):
+                with pytest.raises(flyte.UnsatisfiableResourcesError, match=r"asks for \{'NEURON': 1.0, 'NEURON-TRN1'"):
+                    neuron(0)
+        finally:
+            flyte.shutdown()
+    with pytest.raises(ValueError, match="use one of GPU, TPU"):
+        flyte.Device(1, "FPGA")  # type: ignore[arg-type]
+
+
 def test_request_waits_for_a_worker_to_join(no_session: None) -> None:
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
         flyte.init(Client(cluster, set_as_default=False))

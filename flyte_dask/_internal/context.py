@@ -72,6 +72,24 @@ def current_worker_task() -> WorkerTask | None:
     return _worker_task.get()
 
 
+_attempt: contextvars.ContextVar[int] = contextvars.ContextVar("flyte_dask_attempt", default=0)
+
+
+def current_attempt() -> int:
+    """Which attempt of its call this code runs in: 0 for the first, 1 for the first retry, ..."""
+    return _attempt.get()
+
+
+@contextmanager
+def attempt_scope(attempt: int) -> Iterator[None]:
+    """Mark the code run inside as attempt ``attempt`` of its call (``flyte.ctx().attempt_number``)."""
+    token = _attempt.set(attempt)
+    try:
+        yield
+    finally:
+        _attempt.reset(token)
+
+
 @contextmanager
 def worker_task_scope(
     key: Any, worker: Any, is_async: bool = False, permit: Any = None, released: list[bool] | None = None

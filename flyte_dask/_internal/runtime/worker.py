@@ -32,7 +32,7 @@ from flyte_dask import errors
 from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal import events, settings
 from flyte_dask._internal.calls import BatchResult, Call, CallShape, Failure, TaskSpec
-from flyte_dask._internal.context import current_worker_task, nested_scope, worker_task_scope
+from flyte_dask._internal.context import attempt_scope, current_worker_task, nested_scope, worker_task_scope
 from flyte_dask._internal.failures import EXITS, flyte_error, restate
 from flyte_dask._internal.quiet import quiet_compute_failures
 from flyte_dask._internal.runtime import gpu as _gpu
@@ -422,7 +422,9 @@ def _sync_attempts(
         tally[0] += attempt == 1  # the item was retried
         try:
             seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
-            return _accept(task, plan, token, _sync_with_deadline(task.func, args, kwargs, seconds, bound))
+            with attempt_scope(attempt):
+                value = _sync_with_deadline(task.func, args, kwargs, seconds, bound)
+            return _accept(task, plan, token, value)
         except TASK_FAILURES as exc:
             error = exc
             if not _retry(task, exc, attempt):
@@ -450,8 +452,9 @@ async def _async_attempts(
         tally[0] += attempt == 1
         try:
             seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
-            coro = task.invoke(*args, **kwargs)
-            value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
+            with attempt_scope(attempt):
+                coro = task.invoke(*args, **kwargs)
+                value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
             return _accept(task, plan, token, value)
         except TASK_FAILURES as exc:
             error = exc
