@@ -29,6 +29,8 @@ SERVED = {
     "flyte.storage": "flyte_dask.storage",
     "flyte.artifacts": "flyte_dask.artifacts",
     "flyte.types": "flyte_dask.types",
+    "flyte.notify": "flyte_dask.notify",
+    "flyte.models": "flyte_dask.models",
 }
 """Flyte 2.12's public modules and the flyte_dask module that serves each."""
 

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from flyte_dask import _notifications as notifications
+from flyte_dask import errors
 from flyte_dask._deployment import ignored
 from flyte_dask._internal import events, transport
 from flyte_dask._internal.bridge import syncified_method
@@ -24,6 +26,8 @@ from flyte_dask._runcontext import run_context, run_scope
 from flyte_dask._summary import RunSummary, build
 from flyte_dask._task import TaskTemplate
 from flyte_dask._triggers import check_max_action_concurrency
+from flyte_dask.models import ActionPhase
+from flyte_dask.notify import NamedRule, Notification, Notifications
 
 _FOLLOW_SECONDS = 0.5
 """How often a run's progress bar asks the scheduler for the items its tasks finished."""
@@ -71,9 +75,12 @@ class Run:
         url: str | None,
         span_id: str,
         report: Any = None,
+        notifications: Notifications | None = None,
     ) -> None:
         self.task = task
         self._report = report  # an open performance report, saved once the run is done
+        self._notifications = notifications
+        self._notifier: threading.Thread | None = None  # delivers the notifications once the run ends
         self.future = future
         self.span_id = span_id
         self.name = name
@@ -86,8 +93,38 @@ class Run:
 
     def _finished(self, _: Future) -> None:
         self.finished_at = time.time()
+        if self._notifications:  # off the client's loop: delivering waits on the network and on the future
+            self._notifier = threading.Thread(target=self._notify, name=f"notify-{self.name}")
+            self._notifier.start()
         self._finished_event.set()
         run_ended(self)
+
+    def _notify(self) -> None:
+        """Deliver the run's notifications for the phase it ended in (Flyte's local runner does so too)."""
+        phase, error = ActionPhase.SUCCEEDED, ""
+        if self.future.cancelled():
+            phase = ActionPhase.ABORTED
+        elif self.future.status == "error":
+            try:
+                transport.wait(self.future.client, self.future)
+            except Exception as exc:  # the task's own error, as Flyte's class
+                phase = ActionPhase.TIMED_OUT if isinstance(exc, errors.TaskTimeoutError) else ActionPhase.FAILED
+                error = f"{type(exc).__name__}: {exc}"
+        assert self._notifications is not None
+        notifications.send(
+            self._notifications,
+            phase,
+            task=self.task.name,
+            run=self.name,
+            error=error,
+            url=self.url or "",
+            duration=f"{self.duration:.3f}s" if self.duration is not None else "",
+        )
+
+    def _notified(self) -> None:
+        """Once the run has ended: wait until its notifications are delivered (each bounded by a timeout)."""
+        if self._notifier is not None:
+            self._notifier.join()
 
     @syncified_method
     def abort(self, reason: str = "") -> None:
@@ -118,6 +155,7 @@ class Run:
         """Block until the run finishes (it does not raise the task's error: see `outputs`)."""
         if not self._finished_event.wait(timeout):
             raise TimeoutError(f"run {self.name} still {self.phase} after {timeout}s")
+        self._notified()
         self._save_report()
 
     def _save_report(self) -> None:
@@ -167,6 +205,8 @@ class Run:
             if watcher is not None:  # the run's end (its future's done callback) stops the watcher
                 watcher.join(timeout=5)
             if self.done():
+                self._finished_event.wait(_FOLLOW_SECONDS)  # its done callback, which starts the notifier
+                self._notified()
                 self._save_report()
 
     def _follow(self, bar: Progress) -> None:
@@ -274,7 +314,6 @@ _RUN_IGNORED = {
     "reset_root_logger": False,
     "queue": None,
     "max_action_concurrency": None,
-    "notifications": None,
     "cache_lookup_scope": "global",
     "debug": False,
     "tracked": False,
@@ -294,6 +333,7 @@ class _Settings:
     disable_cache: bool = False
     report: str | None = None
     raw_data_path: str | None = None
+    notifications: Notifications | None = None
 
 
 class _Runner:
@@ -314,7 +354,7 @@ class _Runner:
         mode = self._mode()
         with self._scope(client, task, mode) as (name, span_id, report):
             future = transport.submit_call(client, task, args, kwargs, where)
-        run = Run(task, name, future, transport.dashboard_link(client), span_id, report)
+        run = Run(task, name, future, transport.dashboard_link(client), span_id, report, self.settings.notifications)
         if mode == "local":
             run.outputs()
         return run
@@ -327,7 +367,7 @@ class _Runner:
         mode = self._mode()
         with self._scope(client, task, mode) as (name, span_id, report):
             future = await transport.submit_call_async(client, task, args, kwargs, where)
-        run = Run(task, name, future, transport.dashboard_link(client), span_id, report)
+        run = Run(task, name, future, transport.dashboard_link(client), span_id, report, self.settings.notifications)
         if mode == "local":
             await run.outputs.aio()
         return run
@@ -389,6 +429,7 @@ def with_runcontext(
     report: str | None = None,
     preserve_original_types: bool = False,
     raw_data_path: str | None = None,
+    notifications: Notifications | None = None,
     **platform: Any,
 ) -> RunContext:
     """Settings for one run (Flyte 2.12's ``flyte.with_runcontext``): ``with_runcontext(name="nightly").run(main, x=1)``.
@@ -425,6 +466,13 @@ def with_runcontext(
     for what, mapping in (("env_vars", env_vars), ("custom_context", custom_context)):
         if mapping is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise TypeError(f"with_runcontext({what}=...) takes a dict of str to str, got {mapping!r}")
+    if notifications is not None and not isinstance(notifications, (Notification, NamedRule)):
+        if not isinstance(notifications, (tuple, list)) or not all(isinstance(n, Notification) for n in notifications):
+            raise TypeError(
+                "with_runcontext(notifications=...) takes a flyte.notify notification (Email, Slack, Teams, "
+                f"Webhook), a tuple of them or a NamedRule, not {notifications!r}"
+            )
+        notifications = tuple(notifications)
     settings = _Settings(
         mode,
         name,
@@ -433,5 +481,6 @@ def with_runcontext(
         overwrite_cache or disable_run_cache,
         report,
         raw_data_path,
+        notifications,
     )
     return RunContext(settings)

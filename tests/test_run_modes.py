@@ -5,10 +5,15 @@ forms; a run left unfinished at exit is waited for, never abandoned."""
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
+import queue
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import typing
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +22,8 @@ import pytest
 from distributed import Client, Event, LocalCluster
 
 import flyte_dask as flyte
-from flyte_dask import _deployment, errors
+from flyte_dask import _deployment, errors, notify
+from flyte_dask.models import ActionPhase
 
 from .conftest import DaskProcesses, eventually
 
@@ -49,11 +55,46 @@ def embedded(no_session: None) -> Iterator[Client]:
     flyte.shutdown()
 
 
-def test_on_the_embedded_cluster_run_runs_to_the_end_and_raises_there(embedded: Client) -> None:
+class _Hooks(http.server.BaseHTTPRequestHandler):
+    """Records each JSON request a notification makes; answers 200."""
+
+    received: typing.ClassVar[queue.Queue[tuple[str, str, str | None, dict[str, object]]]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.received.put((self.command, self.path, self.headers.get("X-Run"), body))
+        self.send_response(200)
+        self.end_headers()
+
+    do_PUT = do_POST
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def hooks() -> Iterator[tuple[str, queue.Queue[tuple[str, str, str | None, dict[str, object]]]]]:
+    """A real HTTP server on loopback standing in for Slack, Teams and a webhook receiver."""
+    handler = type("Hooks", (_Hooks,), {"received": queue.Queue()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler.received
+    server.shutdown()
+    server.server_close()
+
+
+def test_on_the_embedded_cluster_run_runs_to_the_end_and_raises_there(
+    embedded: Client, hooks: tuple[str, typing.Any]
+) -> None:
+    url, received = hooks
+    told = notify.Webhook(on_phase=(ActionPhase.FAILED, ActionPhase.SUCCEEDED), url=url, body={"p": "{run.phase}"})
     with pytest.raises(ValueError, match="bad 3") as caught:
-        flyte.run(fails, 3)
+        flyte.with_runcontext(notifications=told).run(fails, 3)
     assert isinstance(caught.value, errors.RuntimeUserError)
-    run = flyte.run(mode_seen)
+    assert received.get_nowait()[-1] == {"p": "failed"}  # delivered before run() raised, as Flyte's local runner
+    run = flyte.with_runcontext(notifications=told).run(mode_seen)
+    assert received.get_nowait()[-1] == {"p": "succeeded"}
     assert run.done() and run.phase == "SUCCEEDED"
     assert run.outputs()[0] == "local"
 
@@ -205,3 +246,38 @@ def test_ctrl_c_while_waiting_at_exit_aborts_the_run(dask_processes: DaskProcess
             )
 
         assert eventually(lambda: left() == 0, timeout=20)
+
+
+def test_notifications_are_delivered_when_the_run_ends_in_their_phase(
+    session: Client, hooks: tuple[str, typing.Any]
+) -> None:
+    # flyte 2.12's notify/_notifiers.py (fields, checks) and notify/_sender.py (local delivery on the run's end)
+    url, received = hooks
+    sent = (
+        notify.Webhook(
+            on_phase=ActionPhase.SUCCEEDED, url=f"{url}/done", method="PUT", headers={"X-Run": "{run.name}"}
+        ),
+        notify.Slack(on_phase=(ActionPhase.FAILED, ActionPhase.TIMED_OUT), webhook_url=f"{url}/slack"),
+        notify.Teams(on_phase=ActionPhase.SUCCEEDED, webhook_url="http://127.0.0.1:9/refused"),  # fails, logged
+        notify.NamedDelivery(on_phase=ActionPhase.FAILED, name="pager"),  # lives on Flyte's backend: skipped
+    )
+    run = flyte.with_runcontext(name="notified", notifications=sent).run(mode_seen)
+    run.wait()  # remote mode on this cluster: wait() returns once the notifications are out
+    assert received.get_nowait() == (
+        "PUT",
+        "/done",
+        "notified",
+        {"run": "notified", "project": "", "domain": "", "phase": "succeeded", "error": ""},
+    )
+    with pytest.raises(ValueError, match="bad 5"):
+        flyte.with_runcontext(name="failing", notifications=sent).run(fails, 5).outputs()
+    method, path, _, body = received.get_nowait()
+    assert (method, path) == ("POST", "/slack")
+    assert body == {"text": "Run: failing finished with phase failed\n | /\n"}
+    assert received.empty()
+    with pytest.raises(ValueError, match=r"Notification on phase ActionPhase.RUNNING is not supported"):
+        notify.Webhook(on_phase=ActionPhase.RUNNING, url=url)
+    with pytest.raises(ValueError, match="At least one recipient"):
+        notify.Email(on_phase=ActionPhase.FAILED, recipients=[])
+    with pytest.raises(TypeError, match=r"takes a flyte\.notify notification"):
+        flyte.with_runcontext(notifications=["slack"])  # type: ignore[list-item]
