@@ -9,6 +9,7 @@ Flyte. ``log``, ``replace`` and ``flush`` are sync, with an ``.aio`` form to awa
 
 from __future__ import annotations
 
+import datetime
 import html
 import string
 from dataclasses import dataclass, field
@@ -114,4 +115,67 @@ flush = Syncified(_flush)
 log = Syncified(_log)
 replace = Syncified(_replace)
 
-__all__ = ["Report", "Tab", "current_report", "flush", "get_tab", "log", "replace"]
+_FULL_LIMIT = 20_000
+"""The most characters of one value an expanded report row shows."""
+
+
+def abbreviate(value: object, limit: int = 300) -> str:
+    """``value`` as escaped HTML for a report row (Flyte 2.12's helper): past ``limit`` characters, a preview
+    that expands in place to the whole value (up to 20,000 characters)."""
+    text = "" if value is None else str(value)
+    if len(text) <= limit:
+        return html.escape(text)
+    full = html.escape(text[:_FULL_LIMIT]) + (
+        f"\n... (+{len(text) - _FULL_LIMIT} more)" if len(text) > _FULL_LIMIT else ""
+    )
+    return (
+        f"<details><summary>{html.escape(text[:limit])}... (+{len(text) - limit})</summary>"
+        f'<pre style="white-space:pre-wrap">{full}</pre></details>'
+    )
+
+
+def duration_ms(start_iso: object, end_iso: object) -> str:
+    """The time between two ISO-8601 timestamps as ``"<n> ms"``, or ``""`` when either is missing or unreadable."""
+    try:
+        start, end = (datetime.datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in (start_iso, end_iso))
+    except ValueError:
+        return ""
+    return f"{(end - start).total_seconds() * 1000:.0f} ms"
+
+
+class Timeline:
+    """A chronological log in a tab of the running call's report (Flyte 2.12's widget): `heading` and `row`.
+
+    Outside a ``report=True`` task the rows go to a throw-away report, so a timeline never
+    breaks the work it follows.
+    """
+
+    def __init__(self, tab_name: str = _MAIN) -> None:
+        self.tab_name = tab_name
+
+    def heading(self, text: object) -> None:
+        get_tab(self.tab_name).log(f"<h3>{html.escape(str(text))}</h3>")
+
+    def row(
+        self, *, icon: str = "•", label: object = "", meta: str = "", detail: str = "", error: object = None
+    ) -> None:
+        """One entry: ``icon``, a bold ``label``, faint ``meta``, then ``detail`` (HTML) and ``error`` (text)."""
+        warning = f' <span style="color:#c33">⚠ {abbreviate(error, 200)}</span>' if error else ""
+        get_tab(self.tab_name).log(
+            f'<div>{icon} <b>{html.escape(str(label))}</b> <span style="opacity:.6">{html.escape(meta)}</span>'
+            f"{' — ' + detail if detail else ''}{warning}</div>"
+        )
+
+
+__all__ = [
+    "Report",
+    "Tab",
+    "Timeline",
+    "abbreviate",
+    "current_report",
+    "duration_ms",
+    "flush",
+    "get_tab",
+    "log",
+    "replace",
+]

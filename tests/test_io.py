@@ -196,6 +196,9 @@ async def reporting(n: int) -> int:
     tab.log("<b>detail</b>")
     await flyte_dask.report.flush.aio()
     flyte_dask.report.replace(f"<p>replaced {n}</p>")
+    timeline = flyte_dask.report.Timeline("steps")  # flyte 2.12's report/_widgets.py
+    timeline.heading("Steps")
+    timeline.row(icon="✓", label="load <csv>", meta="12 ms", error="x" * 500)
     return n
 
 
@@ -214,6 +217,9 @@ def test_reports_are_one_page_per_call_listed_by_the_run_summary(session: Client
     assert page.is_relative_to(raw / "reports" / run.name)
     text = page.read_text()
     assert "replaced 7" in text and "first" not in text and "detail" in text  # written again at the call's end
+    assert "<h3>Steps</h3>" in text and "<b>load &lt;csv&gt;</b>" in text and "... (+300)</summary>" in text
+    assert flyte_dask.report.duration_ms("2026-01-01T00:00:00Z", "2026-01-01T00:00:01.25Z") == "1250 ms"
+    assert flyte_dask.report.duration_ms(None, "2026-01-01T00:00:00Z") == ""
     assert f"report  io_tests.reporting  {page}" in str(run.summary())
     assert flyte.run(not_reporting).outputs()[0] is True
     assert flyte_dask.report.current_report().name == "dummy"  # outside any task
