@@ -382,9 +382,15 @@ def test_the_embedded_cluster_runs_gpu_tasks_on_its_cpu_workers(tmp_path: Path) 
 
 
 def test_names_flyte_has_and_dask_does_not_import_and_refuse_on_use() -> None:
-    from flyte_dask import artifacts, remote, types
+    from flyte_dask import artifacts, extras, models, remote, types
 
-    for name, module in (("Run", remote), ("new", artifacts), ("TypeEngine", types)):
+    for name, module in (
+        ("Run", remote),
+        ("new", artifacts),
+        ("TypeEngine", types),
+        ("ContainerTask", extras),
+        ("CodeBundle", models),
+    ):
         absent = getattr(module, name)
         with pytest.raises(errors.NotOnDaskError, match=f"{module.__name__.replace('flyte_dask', 'flyte')}.{name}"):
             absent()
