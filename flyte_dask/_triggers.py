@@ -112,6 +112,34 @@ class FixedRate:
         return f"FixedRate Trigger: every {self.interval_minutes} minutes"
 
 
+def _every(expression: str, default_name: str, default_description: str) -> Any:
+    """One of Flyte's `Trigger` constructors (``Trigger.hourly()``...): a trigger on the cron schedule
+    ``expression``; ``trigger_time_input_key`` names the input that gets the firing time, and the other
+    keywords are `Trigger`'s fields."""
+
+    def make(
+        cls: type[Trigger],
+        trigger_time_input_key: str | None = None,
+        *,
+        name: str = default_name,
+        description: str = default_description,
+        inputs: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> Trigger:
+        bound = {trigger_time_input_key: TriggerTime} if trigger_time_input_key is not None else {}
+        return cls(
+            name=name,
+            automation=Cron(expression),
+            description=description,
+            inputs={**bound, **(inputs or {})},
+            **fields,
+        )
+
+    make.__name__ = default_name
+    make.__doc__ = f"{default_description} (``{expression}``): {_every.__doc__}"
+    return classmethod(make)
+
+
 @dataclass(frozen=True)
 class Trigger:
     """A named launch configuration for a task, fired by its ``automation`` (Flyte's platform does; Dask does not).
@@ -156,77 +184,11 @@ class Trigger:
             )
         check_max_action_concurrency(self.max_action_concurrency)
 
-    @classmethod
-    def _every(
-        cls, expression: str, name: str, trigger_time_input_key: str | None, inputs: dict[str, Any] | None, **rest: Any
-    ) -> Trigger:
-        bound = {trigger_time_input_key: TriggerTime} if trigger_time_input_key is not None else {}
-        return cls(name=name, automation=Cron(expression), inputs={**bound, **(inputs or {})}, **rest)
-
-    @classmethod
-    def minutely(
-        cls,
-        trigger_time_input_key: str | None = None,
-        *,
-        name: str = "minutely",
-        description: str = "A trigger that runs every minute",
-        inputs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Trigger:
-        """Every minute (``* * * * *``); ``trigger_time_input_key`` names the input that gets the firing time."""
-        return cls._every("* * * * *", name, trigger_time_input_key, inputs, description=description, **options)
-
-    @classmethod
-    def hourly(
-        cls,
-        trigger_time_input_key: str | None = None,
-        *,
-        name: str = "hourly",
-        description: str = "A trigger that runs every hour",
-        inputs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Trigger:
-        """Every hour, on the hour (``0 * * * *``)."""
-        return cls._every("0 * * * *", name, trigger_time_input_key, inputs, description=description, **options)
-
-    @classmethod
-    def daily(
-        cls,
-        trigger_time_input_key: str | None = None,
-        *,
-        name: str = "daily",
-        description: str = "A trigger that runs daily at midnight",
-        inputs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Trigger:
-        """Every day at midnight (``0 0 * * *``)."""
-        return cls._every("0 0 * * *", name, trigger_time_input_key, inputs, description=description, **options)
-
-    @classmethod
-    def weekly(
-        cls,
-        trigger_time_input_key: str | None = None,
-        *,
-        name: str = "weekly",
-        description: str = "A trigger that runs weekly on Sundays at midnight",
-        inputs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Trigger:
-        """Every Sunday at midnight (``0 0 * * 0``)."""
-        return cls._every("0 0 * * 0", name, trigger_time_input_key, inputs, description=description, **options)
-
-    @classmethod
-    def monthly(
-        cls,
-        trigger_time_input_key: str | None = None,
-        *,
-        name: str = "monthly",
-        description: str = "A trigger that runs monthly on the 1st at midnight",
-        inputs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Trigger:
-        """On the 1st of every month at midnight (``0 0 1 * *``)."""
-        return cls._every("0 0 1 * *", name, trigger_time_input_key, inputs, description=description, **options)
+    minutely = _every("* * * * *", "minutely", "A trigger that runs every minute")
+    hourly = _every("0 * * * *", "hourly", "A trigger that runs every hour")
+    daily = _every("0 0 * * *", "daily", "A trigger that runs daily at midnight")
+    weekly = _every("0 0 * * 0", "weekly", "A trigger that runs weekly on Sundays at midnight")
+    monthly = _every("0 0 1 * *", "monthly", "A trigger that runs monthly on the 1st at midnight")
 
 
 def to_triggers(triggers: Trigger | tuple[Trigger, ...] | list[Trigger]) -> tuple[Trigger, ...]:
