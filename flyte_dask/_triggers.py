@@ -136,7 +136,10 @@ def _every(expression: str, default_name: str, default_description: str) -> Any:
         )
 
     make.__name__ = default_name
-    make.__doc__ = f"{default_description} (``{expression}``): {_every.__doc__}"
+    make.__doc__ = (
+        f"{default_description} (cron ``{expression}``). ``trigger_time_input_key`` names the input that gets "
+        "the firing time; the other keywords are `Trigger`'s fields."
+    )
     return classmethod(make)
 
 
