@@ -2,9 +2,9 @@
 
 What works without Flyte's backend works here, on fsspec as in Flyte's local runner: `join`, `is_remote`,
 `get_random_local_path`, `get_random_local_directory`, `get_underlying_filesystem`, `exists`
-(and `exists_sync`), `get` and `put` (each ``await``-able, as Flyte's). Flyte's storage
-configuration classes and streaming helpers raise `errors.NotOnDaskError`: configure fsspec
-(its usual environment variables or config) where the workers run.
+(and `exists_sync`), `get` and `put` (each ``await``-able, as Flyte's). Its configuration
+classes (`S3`, `GCS`, `ABFS`) are Flyte's, with fsspec options (`_storage_config`); its
+streaming helpers raise `errors.NotOnDaskError`: use ``fsspec.open`` or `flyte_dask.io.File`.
 """
 
 from __future__ import annotations
@@ -19,15 +19,20 @@ import fsspec
 
 from flyte_dask._absent import absent_names
 from flyte_dask._internal import bridge, storage
+from flyte_dask._storage_config import ABFS, GCS, S3, Storage
 
 _ABSENT, _absent = absent_names(
     "flyte.storage",
-    ("ABFS", "GCS", "S3", "Storage", "get_configured_fsspec_kwargs", "get_stream", "put_stream", "open"),
+    ("get_configured_fsspec_kwargs", "get_stream", "put_stream", "open"),
     "configure fsspec (credentials through its usual environment variables or config) where the workers run, "
     "and read and write with flyte.io.File / Dir, or fsspec.open(...)",
 )
 
 __all__ = [
+    "ABFS",
+    "GCS",
+    "S3",
+    "Storage",
     "exists",
     "exists_sync",
     "get",

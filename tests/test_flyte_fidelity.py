@@ -491,3 +491,44 @@ def test_triggers_are_declared_and_kept_as_flyte_keeps_them(monkeypatch: pytest.
             return x
 
     assert once.triggers == (hourly,) and once(datetime.datetime.now(), 2) == 2
+
+
+def test_storage_configs_and_artifacts_behave_as_in_flytes_local_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # flyte 2.12's storage/_config.py (fields, auto(), for_sandbox()) and artifacts/_wrapper.py (new() checks)
+    from flyte_dask import artifacts, storage
+
+    monkeypatch.setenv("FLYTE_AWS_ENDPOINT", "http://minio:9000")
+    monkeypatch.setenv("FLYTE_STORAGE_RETRIES", "5")
+    auto = storage.S3.auto()
+    assert (auto.endpoint, auto.retries) == ("http://minio:9000", 5)
+    sandbox = storage.S3.for_sandbox()
+    assert sandbox.get_fsspec_kwargs() == {
+        "key": "minio",
+        "secret": "miniostorage",
+        "client_kwargs": {"endpoint_url": "http://localhost:4566"},
+    }
+    assert storage.GCS().get_fsspec_kwargs(anonymous=True) == {"token": "anon"}
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"weights")
+    model = flyte.io.File.from_local_sync(str(path))
+    assert artifacts.new(model, artifacts.Metadata(name="model", version="v1")) is model
+    with pytest.raises(TypeError, match="cannot be artifacts"):
+        artifacts.new(3, artifacts.Metadata(name="n"))
+    # the example flyte-sdk gives: init(storage=S3.for_sandbox(), endpoint=...) then a local run of cached calls
+    script = tmp_path / "cached.py"
+    script.write_text(
+        "import flyte, flyte.storage\n"
+        "env = flyte.TaskEnvironment(name='cached_prog', cache='auto')\n"
+        "@env.task\nasync def square(i: int) -> int:\n    return i * i\n"
+        "@env.task(cache='disable')\nasync def main() -> int:\n"
+        "    return sum([await square(i) for i in range(4)] + [await square(3)])\n"
+        "if __name__ == '__main__':\n"
+        "    flyte.init(endpoint='dns:///localhost:8090', storage=flyte.storage.S3.for_sandbox(), n_workers=2)\n"
+        "    print(flyte.run(main).outputs()[0])\n"
+    )
+    done = _program("-m", "flyte_dask", str(script))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "23"
+    assert "ignores init(storage=...)" in done.stderr and "Removing worker" not in done.stderr

@@ -6,15 +6,18 @@ level, which an embedded cluster's workers print to the driver's terminal. This 
 drops those records for flyte_dask's calls from the worker's stream handlers only: the
 worker's own log (``client.get_worker_logs()``, the dashboard's Logs page) keeps them.
 Set ``flyte-dask.full-tracebacks`` to see them on the terminal again. The scheduler's line for each
-poll of a pool's adaptive target is dropped the same way.
+poll of a pool's adaptive target is dropped the same way, and so are its lost-results warnings while
+this process closes the embedded cluster it started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import threading
+from collections.abc import Iterator
 
 from flyte_dask._internal import settings
 from flyte_dask._internal.keys import KEY_PATTERN, is_call_key
@@ -25,6 +28,8 @@ _POLLS = {("pool_target",), ("idle_workers",)}
 """The functions `PoolAdaptive` runs on the scheduler to size its pool (`runtime.adaptive`), as Dask logs them."""
 _lock = threading.Lock()
 _installed = False
+_closing = threading.Event()
+"""Set while this process closes the embedded cluster it started (`closing_cluster`)."""
 
 
 class _HandledByCaller(logging.Filter):
@@ -47,6 +52,8 @@ class _HandledByCaller(logging.Filter):
             and isinstance(record.exc_info[1], asyncio.CancelledError)
         ):
             return False  # a reconnect to a lost scheduler, cut short at exit: the caller was told (SchedulerLost)
+        if _closing.is_set() and str(record.msg).startswith("Removing worker"):
+            return False  # our own shutdown closing the workers that held cached results: nothing is lost
         if not str(record.msg).startswith(("Compute Failed", "Task %s marked as failed because")):
             return True
         return not _ours(record)
@@ -72,3 +79,14 @@ def quiet_compute_failures() -> None:
                 if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                     handler.addFilter(_HandledByCaller())
         _installed = True
+
+
+@contextlib.contextmanager
+def closing_cluster() -> Iterator[None]:
+    """Around closing the embedded cluster: the scheduler's warnings that removing a worker lost results
+    (cached calls that other workers' clients held) are dropped, as nothing will ask for them again."""
+    _closing.set()
+    try:
+        yield
+    finally:
+        _closing.clear()

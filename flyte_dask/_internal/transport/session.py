@@ -25,7 +25,7 @@ from flyte_dask._internal import bridge as _bridge
 from flyte_dask._internal import settings
 from flyte_dask._internal.context import current_worker_task
 from flyte_dask._internal.interrupts import install_excepthook
-from flyte_dask._internal.quiet import quiet_compute_failures
+from flyte_dask._internal.quiet import closing_cluster, quiet_compute_failures
 from flyte_dask._internal.runtime.crashes import CrashPlugin
 from flyte_dask._internal.runtime.orchestration import ResourceReleasePlugin
 from flyte_dask._internal.transport import submission
@@ -49,7 +49,8 @@ class Session:
         """Close the client, and the cluster if this session started it."""
         self.client.close()
         if self.cluster is not None:
-            self.cluster.close()
+            with closing_cluster():
+                self.cluster.close()
             settings.ignore_gpu_requests(False)
 
 
