@@ -104,7 +104,7 @@ class Run:
         phase, error = ActionPhase.SUCCEEDED, ""
         if self.future.cancelled():
             phase = ActionPhase.ABORTED
-        elif self.future.status == "error":
+        elif self.future.status != "finished":
             try:
                 transport.wait(self.future.client, self.future)
             except Exception as exc:  # the task's own error, as Flyte's class

@@ -178,11 +178,16 @@ def test_init_from_config_has_an_async_form(dask_processes: DaskProcesses, tmp_p
         flyte.shutdown()
 
 
-def test_abort_cancels_the_run(session: Client) -> None:
-    run = flyte.run(waits_for, f"never-{time.monotonic_ns()}")
+def test_abort_cancels_the_run(session: Client, hooks: tuple[str, typing.Any]) -> None:
+    url, received = hooks
+    told = notify.Webhook(on_phase=ActionPhase.ABORTED, url=url, body={"phase": "{{.Phase}}", "run": "{{.Run.Name}}"})
+    name = f"never-{time.monotonic_ns()}"
+    run = flyte.with_runcontext(notifications=told).run(waits_for, name)
     run.abort()
     run.wait(timeout=30)
+    Event(name, client=session).set()  # the cancelled call's thread stops waiting
     assert run.phase == "ABORTED"
+    assert received.get_nowait()[-1] == {"phase": "aborted", "run": run.name}
 
 
 SCRIPT = """
