@@ -288,6 +288,14 @@ def _program(*command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _script(path: Path, *lines: str) -> subprocess.CompletedProcess[str]:
+    """Write a program of ``lines`` at ``path``, run it with ``python -m flyte_dask``, and check it succeeded."""
+    path.write_text("".join(lines))
+    done = _program("-m", "flyte_dask", str(path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def test_a_program_with_import_flyte_runs_unchanged(dask_processes: DaskProcesses) -> None:
     expected = {"count": 8, "price": 18.0, "box": "crate:3", "when": "2024-01-15T10:30:00+00:00"}
     done = _program("-m", "flyte_dask", "written_for_flyte.py", dask_processes.address)
@@ -352,8 +360,8 @@ except RuntimeError as e:
 
 
 def test_the_embedded_cluster_runs_gpu_tasks_on_its_cpu_workers(tmp_path: Path) -> None:
-    script = tmp_path / "gpu_pipeline.py"
-    script.write_text(
+    done = _script(
+        tmp_path / "gpu_pipeline.py",
         "import flyte\n"
         "env = flyte.TaskEnvironment(name='gpu_pipeline', resources=flyte.Resources(gpu='A100:1'))\n"
         "tpu = flyte.TaskEnvironment(name='tpu_pipeline', resources=flyte.Resources(gpu=flyte.TPU('V5P', '2x2x1')))\n"
@@ -361,10 +369,9 @@ def test_the_embedded_cluster_runs_gpu_tasks_on_its_cpu_workers(tmp_path: Path) 
         "@tpu.task\ndef tensor(x: int) -> int:\n    return x + 1\n"
         "if __name__ == '__main__':\n"
         "    flyte.init(n_workers=1, threads_per_worker=2)\n"
-        "    print(flyte.run(embed, 21).outputs()[0], flyte.run(tensor, 1).outputs()[0])\n"
+        "    print(flyte.run(embed, 21).outputs()[0], flyte.run(tensor, 1).outputs()[0])\n",
     )
-    done = _program("-m", "flyte_dask", str(script))
-    assert done.returncode == 0, done.stderr[-3000:]
+    script = tmp_path / "gpu_pipeline.py"
     assert done.stdout.strip().splitlines()[-1] == "42 2"
     assert (
         "task gpu_pipeline.embed asks for {'GPU': 1.0, 'GPU-A100': 1.0}, and the embedded cluster has no GPU"
@@ -517,8 +524,8 @@ def test_storage_configs_and_artifacts_behave_as_in_flytes_local_runner(
     with pytest.raises(TypeError, match="cannot be artifacts"):
         artifacts.new(3, artifacts.Metadata(name="n"))
     # the example flyte-sdk gives: init(storage=S3.for_sandbox(), endpoint=...) then a local run of cached calls
-    script = tmp_path / "cached.py"
-    script.write_text(
+    done = _script(
+        tmp_path / "cached.py",
         "import flyte, flyte.storage\n"
         "env = flyte.TaskEnvironment(name='cached_prog', cache='auto')\n"
         "@env.task\nasync def square(i: int) -> int:\n    return i * i\n"
@@ -526,9 +533,7 @@ def test_storage_configs_and_artifacts_behave_as_in_flytes_local_runner(
         "    return sum([await square(i) for i in range(4)] + [await square(3)])\n"
         "if __name__ == '__main__':\n"
         "    flyte.init(endpoint='dns:///localhost:8090', storage=flyte.storage.S3.for_sandbox(), n_workers=2)\n"
-        "    print(flyte.run(main).outputs()[0])\n"
+        "    print(flyte.run(main).outputs()[0])\n",
     )
-    done = _program("-m", "flyte_dask", str(script))
-    assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "23"
     assert "ignores init(storage=...)" in done.stderr and "Removing worker" not in done.stderr
