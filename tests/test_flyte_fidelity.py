@@ -393,7 +393,7 @@ def test_names_flyte_has_and_dask_does_not_import_and_refuse_on_use() -> None:
 
     for name, module in (
         ("Run", remote),
-        ("new", artifacts),
+        ("produces", artifacts),
         ("TypeEngine", types),
         ("ContainerTask", extras),
         ("CodeBundle", models),
