@@ -90,10 +90,11 @@ ENVIRONMENT: dict[str, str] = {
     "FLYTE_DASK_PROGRESS": "1, 0 or auto: switches progress bars, over the progress key",
     "FLYTE_DASK_FULL_TRACEBACKS": "1: every traceback frame, as the full-tracebacks key",
     "FLYTE_DASK_IGNORING_GPU_REQUESTS": "set by flyte_dask in the embedded cluster's workers when local-gpu applies",
+    "FLYTE_ATTEMPT_NUMBER": "set by flyte_dask, as Flyte's backend sets it, for each attempt of a task with retries: 0, 1, ...",
 }
-"""The environment variables flyte_dask reads, beside Dask's own."""
+"""The environment variables flyte_dask reads (or sets for task code), beside Dask's own."""
 
-CONFIG_ENV, PROGRESS_ENV, FULL_TRACEBACKS_ENV, IGNORING_GPU_ENV = ENVIRONMENT
+CONFIG_ENV, PROGRESS_ENV, FULL_TRACEBACKS_ENV, IGNORING_GPU_ENV, ATTEMPT_ENV = ENVIRONMENT
 
 
 def _nested(settings: tuple[Setting, ...]) -> dict[str, Any]:

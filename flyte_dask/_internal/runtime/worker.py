@@ -422,7 +422,7 @@ def _sync_attempts(
         tally[0] += attempt == 1  # the item was retried
         try:
             seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
-            with attempt_scope(attempt):
+            with _attempt(attempt, plan):
                 value = _sync_with_deadline(task.func, args, kwargs, seconds, bound)
             return _accept(task, plan, token, value)
         except TASK_FAILURES as exc:
@@ -452,7 +452,7 @@ async def _async_attempts(
         tally[0] += attempt == 1
         try:
             seconds, bound = _bound(task, submitted_at, attempt) if plan.bounded else (None, _UNBOUNDED)
-            with attempt_scope(attempt):
+            with _attempt(attempt, plan):
                 coro = task.invoke(*args, **kwargs)
                 value = await _with_deadline(_metered(coro, busy) if busy is not None else coro, seconds, bound)
             return _accept(task, plan, token, value)
@@ -462,6 +462,14 @@ async def _async_attempts(
                 break
         await asyncio.sleep(task.retries.delay(attempt))
     return Failure(_final(task, error, attempt, worker))
+
+
+@contextlib.contextmanager
+def _attempt(attempt: int, plan: _Plan) -> Iterator[None]:
+    """Inside attempt ``attempt`` of a call: ``ctx().attempt_number`` and, for a task with retries,
+    ``$FLYTE_ATTEMPT_NUMBER`` as Flyte's backend sets it (Flyte programs read it to tell a retry)."""
+    with attempt_scope(attempt), call_env({settings.ATTEMPT_ENV: str(attempt)} if plan.attempts > 1 else {}):
+        yield
 
 
 TASK_FAILURES = (Exception, *EXITS)
