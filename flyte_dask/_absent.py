@@ -51,14 +51,14 @@ def absent_names(module: str, names: tuple[str, ...], instead: str) -> tuple[lis
 
 
 class Declared:
-    """A Flyte declaration that Flyte's local runner accepts and ignores (a `Trigger`, a `Cron` schedule, a
-    `Link`): made here too, it holds what it was given and does nothing, so a module that declares one imports."""
+    """A Flyte declaration that Flyte's local runner accepts and ignores (a `Link`): made here too, it holds what
+    it was given and does nothing, so a module that declares one imports."""
 
     def __init__(self, declared: str, /, *args: Any, **kwargs: Any) -> None:
         self._name, self.args, self.kwargs = declared, args, kwargs
 
     def __repr__(self) -> str:
-        return f"<{self._name} (declared; schedules and links are Flyte platform features, not run on Dask)>"
+        return f"<{self._name} (declared; links are a Flyte platform feature, not run on Dask)>"
 
 
 def declaration(name: str) -> Callable[..., Declared]:

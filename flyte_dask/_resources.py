@@ -72,7 +72,7 @@ class Device:
             raise ValueError('The Apple Silicon device is device="AppleSilicon" with device_class="APPLE_SILICON"')
 
     def dask_resources(self) -> dict[str, float]:
-        """The Dask resources one call holds: ``{"TPU": 1, "TPU-V5P": 1}`` (GPUs: `Resources.dask_resources`)."""
+        """The Dask resources one call holds: its class and model, ``{"GPU": 1, "GPU-H100": 1}``, ``{"TPU": 1, ...}``."""
         out: dict[str, float] = {self.device_class: float(self.quantity)}
         if self.device:
             out[f"{self.device_class}-{normalize_model(self.device)}"] = float(self.quantity)
@@ -182,7 +182,7 @@ class Resources:
 
     def dask_resources(self) -> dict[str, float]:
         """The Dask ``resources=`` restriction for one call: ``{"GPU": 1, "GPU-H100": 1}``."""
-        if isinstance(self.gpu, Device) and self.gpu.device_class != "GPU":
+        if isinstance(self.gpu, Device):
             return self.gpu.dask_resources()
         count, model = parse_gpu(self.gpu)
         if not count:

@@ -17,7 +17,7 @@ from typing import Any
 
 import dask
 
-from flyte_dask._internal import settings, storage, transport
+from flyte_dask._internal import storage, transport
 from flyte_dask._internal.nvml import GPUDevice, probe
 from flyte_dask._internal.runtime.gpu import can_receive_cuda
 from flyte_dask._internal.transport import Client
@@ -182,15 +182,13 @@ def _exposure(address: str) -> list[str]:
             "cluster (tasks travel as pickles). Start it with --protocol tls and connect with "
             "flyte.init(address, security=distributed.Security(...)), or keep it on a private network"
         )
-    cache = storage.location(str(settings.get("cache.path")))
-    if storage.is_local(cache):
-        path = storage.filesystem(cache)[1]
-        if os.path.isdir(path) and os.stat(path).st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            found.append(
-                f"the cache directory {path} (flyte-dask.cache.path) is writable by other users: cached results are "
-                f"pickles that workers load, so anyone who can write there can run code on the cluster. "
-                f"chmod go-w {path}, or point flyte-dask.cache.path at a directory only you can write"
-            )
+    path = storage.local_cache_dir()
+    if path is not None and os.path.isdir(path) and os.stat(path).st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        found.append(
+            f"the cache directory {path} (flyte-dask.cache.path) is writable by other users: cached results are "
+            f"pickles that workers load, so anyone who can write there can run code on the cluster. "
+            f"chmod go-w {path}, or point flyte-dask.cache.path at a directory only you can write"
+        )
     return found
 
 

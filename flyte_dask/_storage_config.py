@@ -9,6 +9,7 @@ the options of fsspec's own filesystems (``s3fs``, ``gcsfs``, ``adlfs``), beyond
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 from dataclasses import dataclass, fields
@@ -80,7 +81,7 @@ class S3(Storage):
     def for_sandbox(cls) -> S3:
         """The object store of Flyte's local sandbox (MinIO on ``localhost:4566``)."""
         return S3(
-            **{f.name: getattr(cls.auto(), f.name) for f in fields(Storage)},
+            **dataclasses.asdict(Storage.auto()),  # the retry settings the environment gives, as Flyte reads them
             endpoint="http://localhost:4566",
             access_key_id="minio",
             secret_access_key="miniostorage",

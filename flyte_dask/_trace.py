@@ -28,8 +28,8 @@ TRACE_TOPIC = events.TraceRecord.TOPIC
 
 T = TypeVar("T")
 
-_in_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("flyte_dask_in_trace", default=None)
-_trace_action: contextvars.ContextVar[str | None] = contextvars.ContextVar("flyte_dask_trace_action", default=None)
+_in_trace: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("flyte_dask_in_trace", default=None)
+"""The trace call running here, inside a task: the trace's name and the call's action name."""
 _trace_calls = itertools.count(1)
 
 
@@ -39,15 +39,16 @@ def trace_action_name() -> str | None:
     As on Flyte, a trace call is an action of its own: ``ctx().action.name`` inside it is
     its task call's name, the trace's name and a number unique in this process.
     """
-    return _trace_action.get()
+    running = _in_trace.get()
+    return running[1] if running is not None else None
 
 
 def refuse_in_trace(task_name: str) -> None:
     """Raise `TraceDoesNotAllowNestedTasksError` if a task is being called from inside a trace."""
-    trace_name = _in_trace.get()
-    if trace_name is not None:
+    running = _in_trace.get()
+    if running is not None:
         raise TraceDoesNotAllowNestedTasksError(
-            f"Task {task_name} is invoked from inside the trace {trace_name}. Traces run inline in their task and "
+            f"Task {task_name} is invoked from inside the trace {running[0]}. Traces run inline in their task and "
             "cannot fan out: call the task from the task itself, or make the traced function a task."
         )
 
@@ -59,9 +60,8 @@ def _traced(name: str) -> Iterator[None]:
     if state is None:
         yield
         return
-    token = _in_trace.set(name)
-    parent = _trace_action.get() or key_name(state.key)
-    action_token = _trace_action.set(f"{parent}-{name.rsplit('.', 1)[-1]}-{next(_trace_calls)}")
+    parent = trace_action_name() or key_name(state.key)
+    token = _in_trace.set((name, f"{parent}-{name.rsplit('.', 1)[-1]}-{next(_trace_calls)}"))
     start = time.time()
     error: str | None = None
     try:
@@ -70,7 +70,6 @@ def _traced(name: str) -> Iterator[None]:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        _trace_action.reset(action_token)
         _in_trace.reset(token)
         record = events.TraceRecord(name, str(state.key), events.current_span_ids(), start, time.time() - start, error)
         try:

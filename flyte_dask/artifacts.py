@@ -15,7 +15,7 @@ from flyte_dask._absent import absent_names
 
 T = TypeVar("T")
 
-_absent_all, _absent = absent_names(
+_absent_all, __getattr__ = absent_names(
     "flyte.artifacts",
     (
         "Artifact", "ArtifactKey", "ArtifactVersionId", "Card", "CardFormat", "CardType", "Granularity",
@@ -23,10 +23,6 @@ _absent_all, _absent = absent_names(
     ),
     "return the value from the task, or write it with flyte.io.File / Dir / DataFrame under the run's raw-data path",
 )  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    return _absent(name)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -38,7 +38,7 @@ from typing import Any, NoReturn
 import dask
 
 from flyte_dask._absent import Absent
-from flyte_dask._internal import settings, storage
+from flyte_dask._internal import storage
 from flyte_dask._internal.transport import PoolAdaptive, PoolCluster, WorkerPool, watched_job
 
 GPU_WORKER_ARGS = ["--resources", "GPU=1", "--preload", "flyte_dask.gpu_preload"]
@@ -108,9 +108,7 @@ def _pool(system: str, job_class: type, options: dict[str, Any], *, with_gpu: bo
 
 def _log_directory() -> str:
     """Where job output goes by default: beside flyte_dask's cache, not in the driver's working directory."""
-    cache = storage.location(str(settings.get("cache.path")))
-    root = storage.filesystem(cache)[1] if storage.is_local(cache) else os.path.expanduser("~/.cache/flyte-dask")
-    return os.path.join(root, "jobqueue-logs")
+    return os.path.join(storage.local_cache_dir() or os.path.expanduser("~/.cache/flyte-dask"), "jobqueue-logs")
 
 
 def kube_cluster_spec(

@@ -9,7 +9,6 @@ own Python body runs, so it needs nothing on Dask and does not warn.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from flyte_dask._absent import absent_names
 
@@ -19,7 +18,7 @@ class Sleep:
     """Flyte's ``core-sleep`` plugin config; the task body runs as written (see the module)."""
 
 
-_absent_all, _absent = absent_names(
+_absent_all, __getattr__ = absent_names(
     "flyte.extras",
     (
         "BatchStats", "ContainerTask", "CostEstimator", "DynamicBatcher", "Prompt", "SleepTask", "TokenBatcher",
@@ -29,10 +28,6 @@ _absent_all, _absent = absent_names(
     "write the step as a task (subprocess.run for a command-line tool) and batch items with "
     "flyte.map(..., batch_size=N)",
 )  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    return _absent(name)
 
 
 __all__ = ["Sleep", *_absent_all]

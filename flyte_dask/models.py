@@ -7,7 +7,6 @@ platform's packaging: each name imports, and using one raises `errors.NotOnDaskE
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 from flyte_dask._absent import absent_names
 from flyte_dask._runcontext import NULL_TASK_CONTEXT, ActionID, GroupData, TaskContext
@@ -41,15 +40,11 @@ _TERMINAL = frozenset(
     {ActionPhase.SUCCEEDED, ActionPhase.FAILED, ActionPhase.ABORTED, ActionPhase.TIMED_OUT, ActionPhase.RECOVERED}
 )
 
-_absent_all, _absent = absent_names(
+_absent_all, __getattr__ = absent_names(
     "flyte.models",
     ("CheckpointPaths", "CodeBundle", "NativeInterface", "PathRewrite", "RawDataPath", "SerializationContext"),
     "tasks travel to Dask workers with cloudpickle; flyte.ctx() gives the running call's TaskContext",
 )
-
-
-def __getattr__(name: str) -> Any:
-    return _absent(name)
 
 
 __all__ = ["NULL_TASK_CONTEXT", "ActionID", "ActionPhase", "GroupData", "TaskContext", *_absent_all]

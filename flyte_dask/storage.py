@@ -21,7 +21,7 @@ from flyte_dask._absent import absent_names
 from flyte_dask._internal import bridge, storage
 from flyte_dask._storage_config import ABFS, GCS, S3, Storage
 
-_ABSENT, _absent = absent_names(
+_ABSENT, __getattr__ = absent_names(
     "flyte.storage",
     ("get_configured_fsspec_kwargs", "get_stream", "put_stream", "open"),
     "configure fsspec (credentials through its usual environment variables or config) where the workers run, "
@@ -44,10 +44,6 @@ __all__ = [
     "put",
     *_ABSENT,
 ]
-
-
-def __getattr__(name: str) -> Any:
-    return _absent(name)
 
 
 def is_remote(path: pathlib.Path | str) -> bool:

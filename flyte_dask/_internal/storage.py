@@ -49,6 +49,12 @@ def is_local(path: str) -> bool:
     return isinstance(filesystem(path)[0], LocalFileSystem)
 
 
+def local_cache_dir() -> str | None:
+    """The folder ``flyte-dask.cache.path`` names on this machine, or None where the cache is an fsspec URL elsewhere."""
+    cache = location(str(settings.get("cache.path")))
+    return filesystem(cache)[1] if is_local(cache) else None
+
+
 def random_path(name: str | None = None) -> str:
     """A fresh location under the raw-data path: ``<root>/<random>/<name>`` (``name`` random too when None)."""
     token = uuid.uuid4().hex

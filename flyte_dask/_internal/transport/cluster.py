@@ -85,7 +85,7 @@ def _check_options(options: dict[str, Any]) -> None:
     "Nanny failed to start" and a traceback that never names the option.
     """
     takers: list[Any] = [c.__init__ for c in (LocalCluster, SpecCluster, Nanny, Worker, Server)]
-    if dask_cuda_installed() and probe().devices():
+    if _has_gpu_workers():
         from dask_cuda import LocalCUDACluster
 
         takers += [LocalCUDACluster.__init__, start_gpu_cluster]
@@ -102,8 +102,12 @@ def _check_options(options: dict[str, Any]) -> None:
 def ignores_gpu_requests(options: dict[str, Any]) -> bool:
     """Whether the embedded cluster that ``options`` start runs GPU tasks on CPU workers (``flyte-dask.local-gpu``):
     it has no GPU worker (no GPU here, or no dask-cuda) and advertises no resources of its own."""
-    gpu_workers = bool(probe().devices()) and dask_cuda_installed()
-    return settings.get("local-gpu") == "ignore" and not gpu_workers and not options.get("resources")
+    return settings.get("local-gpu") == "ignore" and not _has_gpu_workers() and not options.get("resources")
+
+
+def _has_gpu_workers() -> bool:
+    """Whether the embedded cluster started here gets GPU workers: NVML sees GPUs and dask-cuda is installed."""
+    return bool(probe().devices()) and dask_cuda_installed()
 
 
 def _keep_main_to_driver() -> None:

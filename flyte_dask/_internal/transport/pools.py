@@ -208,8 +208,9 @@ class PoolCluster(SpecCluster):
         if self.failures.get(pool) == failure:
             return
         self.failures[pool] = failure
+        joined = {info["name"] for info in self.scheduler_info.get("workers", {}).values()}
         for worker in self.workers_of(pool):
-            if worker not in {v["name"] for v in self.scheduler_info.get("workers", {}).values()}:
+            if worker not in joined:
                 del self.worker_spec[worker]  # never resubmitted: the job is left cancelled, not queued
         scheduler = self.scheduler
         if isinstance(scheduler, Scheduler):
